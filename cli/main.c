@@ -8,7 +8,22 @@
 #include "cli.h"
 #include "maintq_config.h"
 
+extern const struct cli_command cli_cmd_cron;
+extern const struct cli_command cli_cmd_submit;
+extern const struct cli_command cli_cmd_status;
+extern const struct cli_command cli_cmd_results;
+extern const struct cli_command cli_cmd_dlq;
+extern const struct cli_command cli_cmd_workers;
+extern const struct cli_command cli_cmd_migrate;
+
 static const struct cli_command *const commands[] = {
+    &cli_cmd_submit,
+    &cli_cmd_status,
+    &cli_cmd_results,
+    &cli_cmd_dlq,
+    &cli_cmd_workers,
+    &cli_cmd_cron,
+    &cli_cmd_migrate,
     NULL,
 };
 

@@ -11,7 +11,7 @@ deps_build=(gcc libc6-dev pkg-config meson ninja-build libevent-dev libhiredis-d
 # useradd (passwd), ps (procps).
 deps_stack=(redis-server redis-tools postgresql postgresql-client util-linux passwd procps)
 # For the tests: cmocka, and clang with its libFuzzer runtime for the fuzz targets.
-deps_test=(libcmocka-dev clang libclang-rt-14-dev)
+deps_test=(libcmocka-dev clang libclang-rt-14-dev jq)
 # For running jobs: time zones (scheduler), CA certificates (tls_cert, http checks).
 deps_run=(tzdata ca-certificates git)
 

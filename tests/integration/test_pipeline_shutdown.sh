@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Proves graceful shutdown: SIGTERM with jobs in flight lets them finish within --grace,
+# records and acknowledges them, and the master exits 0. With a grace shorter than the
+# jobs, they are cancelled, recorded as cancelled and retried (not lost) by the next worker.
+# A second SIGTERM makes the worker exit at once, leaving entries pending for reclaim.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/worker_lib.sh"
+itest_stack_up
+
+start_worker --procs 2 --concurrency 8 --grace 10s
+for i in $(seq 1 8); do echo '{"type":"sleep","params":{"seconds":1}}'; done >"$ITEST_TMP/short"
+"$MAINTQ" submit --batch "$ITEST_TMP/short" >/dev/null
+wait_until 10 bash -c "[[ \$(redis-cli --no-auth-warning -u '$MAINTQ_REDIS_URL' XPENDING '{maintq}:q:default' workers | head -1) -ge 8 ]]"
+kill -TERM "$WORKER_PID"
+set +e
+wait "$WORKER_PID"
+rc=$?
+set -e
+check "the master exits 0 after draining" equals "$rc" 0
+check "the in-flight jobs finished and were recorded ok" equals "$(rows "status = 'ok'")" 8
+check "nothing is left pending" equals "$(itest_redis XPENDING '{maintq}:q:default' workers | head -1)" 0
+
+start_worker --procs 1 --concurrency 8 --grace 1s
+for i in $(seq 1 4); do echo '{"type":"sleep","params":{"seconds":30},"max_attempts":1}'; done >"$ITEST_TMP/long"
+"$MAINTQ" submit --batch "$ITEST_TMP/long" >"$ITEST_TMP/long.ids"
+wait_until 10 bash -c "[[ \$(redis-cli --no-auth-warning -u '$MAINTQ_REDIS_URL' XPENDING '{maintq}:q:default' workers | head -1) -ge 4 ]]"
+kill -TERM "$WORKER_PID"
+set +e
+wait "$WORKER_PID"
+rc=$?
+set -e
+check "with a short grace the master still exits 0" equals "$rc" 0
+check "the long jobs were recorded as cancelled" equals "$(rows "status = 'cancelled' AND error LIKE 'cancelled: worker shutting down%'")" 4
+check "and put back for a retry even with max_attempts=1" bash -c \
+    "[[ \$(redis-cli --no-auth-warning -u '$MAINTQ_REDIS_URL' ZCARD '{maintq}:delayed') == 4 ]]"
+
+start_worker --procs 1 --concurrency 8 --grace 30s
+check "the next worker picks the cancelled jobs up again" wait_until 15 bash -c \
+    "[[ \$(redis-cli --no-auth-warning -u '$MAINTQ_REDIS_URL' XPENDING '{maintq}:q:default' workers | head -1) == 4 ]]"
+kill -TERM "$WORKER_PID"
+sleep 0.5
+kill -TERM "$WORKER_PID"
+set +e
+wait "$WORKER_PID"
+rc=$?
+set -e
+check "a second SIGTERM exits at once with a non-zero status" bash -c "[[ $rc -ne 0 ]]"
+check "the entries of the killed run stay pending for reclaim" equals \
+    "$(itest_redis XPENDING '{maintq}:q:default' workers | head -1)" 4
+
+((itest_failures == 0)) || show_worker_logs
+itest_done

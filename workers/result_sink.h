@@ -1,0 +1,33 @@
+/* Batched, durable result rows. Rows added while a batch is in flight wait and go out
+ * together as the next batch (one INSERT ... ON CONFLICT (job_id, attempt) DO NOTHING of
+ * up to RESULT_SINK_BATCH_MAX rows plus one NOTIFY maintq_results), so the batch size
+ * grows with the load and an idle worker writes a row at once. A row's callback runs only
+ * after its batch committed. When Postgres is unreachable the batch is kept and retried
+ * with backoff; nothing is dropped. */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct event_base;
+struct store;
+
+#define RESULT_SINK_BATCH_MAX 1000
+
+struct result_sink;
+
+/* db is borrowed and must outlive the sink. Caller frees with result_sink_free(). */
+int result_sink_new(struct event_base *base, struct store *db, struct result_sink **ret);
+
+/* Queues row (a JSON object whose keys are job_runs columns; takes ownership). committed
+ * is called once, with data, after the row's batch committed (a row that already existed
+ * counts as committed: the insert is idempotent). Returns 0 or -ENOMEM (row freed). */
+int result_sink_add(struct result_sink *s, json_t *row, void (*committed)(void *data),
+                    void *data);
+
+/* Rows added and not yet committed. */
+size_t result_sink_backlog(const struct result_sink *s);
+
+/* Drops queued rows without calling their callbacks (the worker is exiting on a second
+ * signal: their entries stay pending in Redis and are reclaimed). Returns NULL. */
+struct result_sink *result_sink_free(struct result_sink *s);

@@ -1,0 +1,818 @@
+/* The job run state machine (see runner.h). Callbacks named on_<event> record what
+ * happened and call drive(); drive() is the only place that moves a run between states. */
+#include "runner.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "descriptor.h"
+#include "descriptor_sig.h"
+#include "log.h"
+#include "result_sink.h"
+#include "rq_scripts.h"
+
+#define LOCK_TTL_MS 30000
+#define LOCK_RENEW_MS 10000
+#define LOCK_WAIT_MS 1000
+#define REDIS_RETRY_MS 500
+
+enum run_state {
+    RUN_NEW,
+    RUN_LOCKING,
+    RUN_RUNNING,
+    RUN_RECORDING,
+    RUN_FINISHING,
+    RUN_DONE,
+};
+
+static const char *const run_state_names[] = {
+    [RUN_NEW] = "new",
+    [RUN_LOCKING] = "locking",
+    [RUN_RUNNING] = "running",
+    [RUN_RECORDING] = "recording",
+    [RUN_FINISHING] = "finishing",
+    [RUN_DONE] = "done",
+};
+
+/* What the finish script does with the entry. */
+enum finish_action {
+    FINISH_ACK,
+    FINISH_RETRY, /* next attempt via the delayed set */
+    FINISH_DELAY, /* same attempt via the delayed set (lock busy) */
+    FINISH_DEAD,
+};
+
+static const char *const finish_action_names[] = {
+    [FINISH_ACK] = "ack",
+    [FINISH_RETRY] = "retry",
+    [FINISH_DELAY] = "delay",
+    [FINISH_DEAD] = "dead",
+};
+
+struct job_run {
+    struct child *child;          /* borrowed */
+    struct job_run *prev, *next;  /* in child->runs */
+    struct job_run *finish_next;  /* in child->finish queue */
+    enum run_state state;
+    bool occupies_slot;
+    bool in_sink;
+
+    struct child_stream *stream;  /* borrowed */
+    char entry_id[48];
+    char *raw;                    /* owned: the descriptor text as read (NULL if none) */
+    size_t raw_len;
+    char *note;                   /* owned: the entry's r field */
+    int64_t attempt;
+    int64_t max_attempts;
+    struct descriptor *d;         /* owned, NULL when the entry did not parse */
+    const struct job_type *type;  /* borrowed from the registry */
+
+    struct job_exec exec;
+    bool exec_active;             /* start() succeeded and neither done nor cancel yet */
+    struct event *timeout_timer;  /* owned */
+    struct event *lock_timer;     /* owned: renewal, or retry of a failed acquire */
+    char lock_key[RQ_KEY_MAX];
+    char lock_fence_key[RQ_KEY_MAX];
+    char lock_token[160];
+    int64_t lock_fence;           /* 0 when no lock is held */
+    bool shutdown_cancel;
+    bool replaced;                /* cancelled through its cancel key: not retried */
+
+    int64_t started_us, finished_us;
+    enum job_status status;
+    json_t *result;               /* owned */
+    char *error;                  /* owned */
+    bool has_row;                 /* an attempt row goes to Postgres */
+
+    enum finish_action action;
+    char *body;                   /* owned: delayed member or dead-letter descriptor */
+    size_t body_len;
+    int64_t delay_ms;
+    char *dead_reason;            /* owned: error text of the dead letter */
+};
+
+static void drive(struct job_run *run);
+
+struct job_run *runner_next(const struct job_run *run)
+{
+    return run->next;
+}
+
+bool runner_is_running(const struct job_run *run)
+{
+    return run->state == RUN_RUNNING && run->exec_active;
+}
+
+static void release_slot(struct job_run *run)
+{
+    if (run->occupies_slot) {
+        run->occupies_slot = false;
+        run->child->occupied--;
+    }
+}
+
+static void run_free(struct job_run *run)
+{
+    struct child *c = run->child;
+
+    if (run->exec_active && run->type->cancel)
+        run->type->cancel(&run->exec);
+    release_slot(run);
+    if (run->in_sink)
+        c->unwritten--;
+    if (run->prev)
+        run->prev->next = run->next;
+    else
+        c->runs = run->next;
+    if (run->next)
+        run->next->prev = run->prev;
+    if (run->timeout_timer)
+        event_free(run->timeout_timer);
+    if (run->lock_timer)
+        event_free(run->lock_timer);
+    descriptor_free(run->d);
+    json_decref(run->result);
+    free(run->raw);
+    free(run->note);
+    free(run->error);
+    free(run->body);
+    free(run->dead_reason);
+    free(run);
+}
+
+static void set_error(struct job_run *run, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct job_run *run, const char *fmt, ...)
+{
+    va_list ap;
+    char buf[1024];
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    free(run->error);
+    run->error = strdup(buf);
+}
+
+/* A full-jitter exponential backoff: uniform in [0, min(max, base * 2^(attempt-1))]. */
+static int64_t backoff_ms(const struct descriptor *d, int64_t attempt)
+{
+    int64_t cap = d->backoff_base_s * 1000;
+    uint32_t r;
+
+    for (int64_t i = 1; i < attempt && cap < d->backoff_max_s * 1000; i++)
+        cap *= 2;
+    if (cap > d->backoff_max_s * 1000)
+        cap = d->backoff_max_s * 1000;
+    if (cap <= 0)
+        return 0;
+    r = arc4random();
+    return (int64_t)((uint64_t)r % (uint64_t)(cap + 1));
+}
+
+static int set_delayed_body(struct job_run *run, int64_t attempt)
+{
+    free(run->body);
+    run->body = rq_delayed_member(run->stream->queue, attempt, run->max_attempts, run->raw,
+                                  run->raw_len, &run->body_len);
+    return run->body ? 0 : -ENOMEM;
+}
+
+static int set_dead_body(struct job_run *run, const char *reason)
+{
+    free(run->body);
+    free(run->dead_reason);
+    run->body = malloc(run->raw_len + 1);
+    run->dead_reason = strdup(reason);
+    if (!run->body || !run->dead_reason)
+        return -ENOMEM;
+    memcpy(run->body, run->raw ? run->raw : "", run->raw_len);
+    run->body[run->raw_len] = '\0';
+    run->body_len = run->raw_len;
+    run->action = FINISH_DEAD;
+    return 0;
+}
+
+/* Decides what happens to the entry after the attempt ended with run->status. */
+static void decide(struct job_run *run)
+{
+    enum job_status st = run->status;
+
+    run->action = FINISH_ACK;
+    if (!job_status_is_retryable(st) || run->replaced)
+        return;
+    if (st == JOB_STATUS_CANCELLED && run->shutdown_cancel) {
+        /* A deploy is no fault of the job: it is retried whatever its attempt count, so
+         * the entry's budget grows by the attempt the shutdown took. */
+        run->action = FINISH_RETRY;
+        run->delay_ms = 0;
+        if (run->max_attempts < run->attempt + 1)
+            run->max_attempts = run->attempt + 1;
+        if (set_delayed_body(run, run->attempt + 1) < 0)
+            run->action = FINISH_ACK;
+        return;
+    }
+    if (run->attempt < run->max_attempts) {
+        run->action = FINISH_RETRY;
+        run->delay_ms = backoff_ms(run->d, run->attempt);
+        if (set_delayed_body(run, run->attempt + 1) < 0)
+            run->action = FINISH_ACK;
+        return;
+    }
+    {
+        char reason[1200];
+
+        snprintf(reason, sizeof(reason), "%s after %" PRId64 " attempts: %s",
+                 job_status_name(st), run->attempt, run->error ? run->error : "");
+        run->status = JOB_STATUS_DEAD;
+        set_error(run, "%s", reason);
+        set_dead_body(run, reason);
+    }
+}
+
+static json_t *time_json(int64_t us)
+{
+    char buf[CLOCK_RFC3339_MAX];
+
+    if (us == DESCRIPTOR_TIME_UNSET)
+        return json_null();
+    return json_string(clock_format_rfc3339_us(us, buf));
+}
+
+static json_t *build_row(struct job_run *run)
+{
+    const struct descriptor *d = run->d;
+    json_t *row = json_object();
+
+    if (!row)
+        return NULL;
+    json_object_set_new(row, "job_id", json_string(d->id));
+    json_object_set_new(row, "attempt", json_integer(run->attempt));
+    json_object_set_new(row, "type", json_string(d->type));
+    json_object_set_new(row, "queue", json_string(d->queue));
+    json_object_set_new(row, "schedule", d->schedule ? json_string(d->schedule) : json_null());
+    json_object_set_new(row, "scheduled_for", time_json(d->scheduled_for_us));
+    json_object_set_new(row, "status", json_string(job_status_name(run->status)));
+    json_object_set_new(row, "started_at", time_json(run->started_us));
+    json_object_set_new(row, "finished_at", time_json(run->finished_us));
+    json_object_set_new(row, "worker", json_string(run->child->consumer));
+    json_object_set(row, "params", d->params);
+    json_object_set(row, "result", run->result ? run->result : json_null());
+    json_object_set_new(row, "error", run->error ? json_string(run->error) : json_null());
+    json_object_set_new(row, "lock_fence",
+                        run->lock_fence ? json_integer(run->lock_fence) : json_null());
+    return row;
+}
+
+static void on_row_committed(void *data)
+{
+    struct job_run *run = data;
+
+    run->in_sink = false;
+    run->child->unwritten--;
+    run->state = RUN_FINISHING;
+    drive(run);
+}
+
+/* The attempt is over (or never started): record it, or go straight to finishing. */
+static void conclude(struct job_run *run)
+{
+    struct child *c = run->child;
+
+    release_slot(run);
+    if (run->lock_timer)
+        event_del(run->lock_timer);
+    if (run->timeout_timer)
+        event_del(run->timeout_timer);
+    if (run->finished_us == 0)
+        run->finished_us = clock_now_us();
+    if (run->started_us == 0)
+        run->started_us = run->finished_us;
+    if (run->has_row) {
+        json_t *row = build_row(run);
+
+        if (!row) {
+            log_error("job %s: out of memory building its row; entry left pending",
+                      run->d->id);
+            run_free(run);
+            return;
+        }
+        run->in_sink = true;
+        c->unwritten++;
+        run->state = RUN_RECORDING;
+        if (result_sink_add(c->sink, row, on_row_committed, run) < 0) {
+            log_error("job %s: out of memory queueing its row; entry left pending",
+                      run->d->id);
+            run_free(run);
+            return;
+        }
+        return;
+    }
+    run->state = RUN_FINISHING;
+    drive(run);
+}
+
+/* A verdict reached before any handler ran (bad entry, missed window, too many tries). */
+static void conclude_early(struct job_run *run, enum job_status st, const char *error)
+{
+    run->status = st;
+    if (error)
+        set_error(run, "%s", error);
+    run->has_row = run->d != NULL;
+    if (st == JOB_STATUS_DEAD) {
+        if (set_dead_body(run, error ? error : "dead") < 0)
+            run->action = FINISH_ACK;
+    } else {
+        run->action = FINISH_ACK;
+    }
+    conclude(run);
+}
+
+static void on_exec_done(struct job_exec *x, enum job_status status, json_t *result,
+                         const char *error)
+{
+    struct job_run *run = x->runner_data;
+
+    run->exec_active = false;
+    run->finished_us = clock_now_us();
+    run->status = status;
+    json_decref(run->result);
+    run->result = result;
+    free(run->error);
+    run->error = error ? strdup(error) : NULL;
+    decide(run);
+    conclude(run);
+}
+
+static void cancel_exec(struct job_run *run, enum job_status st, const char *why)
+{
+    if (!run->exec_active)
+        return;
+    run->exec_active = false;
+    if (run->type->cancel)
+        run->type->cancel(&run->exec);
+    run->finished_us = clock_now_us();
+    run->status = st;
+    json_decref(run->result);
+    run->result = NULL;
+    set_error(run, "%s", why);
+    decide(run);
+    conclude(run);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct job_run *run = arg;
+    char why[64];
+
+    snprintf(why, sizeof(why), "timed out after %" PRId64 "s", run->d->timeout_s);
+    cancel_exec(run, JOB_STATUS_TIMEOUT, why);
+}
+
+void runner_cancel_for_shutdown(struct job_run *run)
+{
+    if (run->state != RUN_RUNNING || !run->exec_active)
+        return;
+    run->shutdown_cancel = true;
+    cancel_exec(run, JOB_STATUS_CANCELLED, "cancelled: worker shutting down");
+}
+
+static void start_handler(struct job_run *run)
+{
+    struct child *c = run->child;
+    struct errbuf eb = {{0}};
+    struct timeval tv = {(time_t)run->d->timeout_s, 0};
+    int r;
+
+    run->state = RUN_RUNNING;
+    run->has_row = true;
+    run->exec.base = c->base;
+    run->exec.children = c->children;
+    run->exec.params = run->d->params;
+    run->exec.env = &c->env;
+    run->exec.job_id = run->d->id;
+    run->exec.attempt = (int)run->attempt;
+    run->exec.timeout_us = run->d->timeout_s * USEC_PER_SEC;
+    run->exec.on_done = on_exec_done;
+    run->exec.runner_data = run;
+    run->started_us = clock_now_us();
+    run->timeout_timer = evtimer_new(c->base, on_timeout, run);
+    if (!run->timeout_timer) {
+        conclude_early(run, JOB_STATUS_FAILED, "out of memory");
+        return;
+    }
+    evtimer_add(run->timeout_timer, &tv);
+    run->exec_active = true;
+    r = run->type->start(&run->exec, &eb);
+    if (r < 0 && run->exec_active) {
+        run->exec_active = false;
+        run->finished_us = clock_now_us();
+        run->status = JOB_STATUS_FAILED;
+        set_error(run, "%s", eb.msg[0] ? eb.msg : strerror(-r));
+        decide(run);
+        conclude(run);
+    }
+}
+
+/* --- locks ------------------------------------------------------------------------ */
+
+static void send_lock_acquire(struct job_run *run);
+
+static void on_lock_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct job_run *run = arg;
+    struct child *c = run->child;
+    struct timeval tv = {LOCK_RENEW_MS / 1000, 0};
+    char ttl[16];
+    const char *argv[3] = {run->lock_key, run->lock_token, ttl};
+    size_t lens[3];
+
+    if (run->state == RUN_LOCKING) {
+        send_lock_acquire(run);
+        return;
+    }
+    if (run->state != RUN_RUNNING)
+        return;
+    snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
+    for (int i = 0; i < 3; i++)
+        lens[i] = strlen(argv[i]);
+    /* Fire and forget: the run may end before the reply, so it passes no pointer. A lock
+     * lost anyway (Redis restarted without persistence) shows as a fence gap. */
+    redis_conn_script(c->rcmd, &c->s_lock_renew, NULL, NULL, 1, 3, argv, lens);
+    evtimer_add(run->lock_timer, &tv);
+}
+
+static void on_lock_acquired(struct redis_conn *rc, struct redisReply *reply, void *data)
+{
+    struct job_run *run = data;
+    struct timeval retry = {0, REDIS_RETRY_MS * 1000};
+
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        /* Redis unreachable or confused: keep the slot and try again shortly. */
+        evtimer_add(run->lock_timer, &retry);
+        return;
+    }
+    if (reply->integer > 0) {
+        struct timeval tv = {LOCK_RENEW_MS / 1000, 0};
+
+        run->lock_fence = reply->integer;
+        evtimer_add(run->lock_timer, &tv);
+        start_handler(run);
+        return;
+    }
+    /* Busy: wait in the delayed set without using an attempt, unless the window closed. */
+    if (run->d->not_after_us != DESCRIPTOR_TIME_UNSET && clock_now_us() > run->d->not_after_us) {
+        conclude_early(run, JOB_STATUS_MISSED_WINDOW, "lock stayed busy until not_after passed");
+        return;
+    }
+    run->action = FINISH_DELAY;
+    run->delay_ms = LOCK_WAIT_MS;
+    if (set_delayed_body(run, run->attempt) < 0) {
+        evtimer_add(run->lock_timer, &retry);
+        return;
+    }
+    run->has_row = false;
+    conclude(run);
+}
+
+static void send_lock_acquire(struct job_run *run)
+{
+    struct child *c = run->child;
+    char ttl[16];
+    const char *argv[4] = {run->lock_key, run->lock_fence_key, run->lock_token, ttl};
+    size_t lens[4];
+
+    snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
+    for (int i = 0; i < 4; i++)
+        lens[i] = strlen(argv[i]);
+    if (redis_conn_script(c->rcmd, &c->s_lock_acquire, on_lock_acquired, run, 2, 4, argv,
+                          lens) < 0) {
+        struct timeval retry = {0, REDIS_RETRY_MS * 1000};
+
+        evtimer_add(run->lock_timer, &retry);
+    }
+}
+
+static void start_locking(struct job_run *run)
+{
+    struct child *c = run->child;
+
+    run->state = RUN_LOCKING;
+    run->lock_timer = evtimer_new(c->base, on_lock_timer, run);
+    if (!run->lock_timer || rq_key(run->lock_key, sizeof(run->lock_key), c->cfg->prefix, "lock",
+                                   run->d->lock) < 0 ||
+        snprintf(run->lock_fence_key, sizeof(run->lock_fence_key), "%s:fence", run->lock_key) >=
+            (int)sizeof(run->lock_fence_key)) {
+        conclude_early(run, JOB_STATUS_DEAD, "lock: key too long");
+        return;
+    }
+    snprintf(run->lock_token, sizeof(run->lock_token), "%s:%s:%" PRId64, c->consumer,
+             run->d->id, run->attempt);
+    send_lock_acquire(run);
+}
+
+/* --- finishing ---------------------------------------------------------------------- */
+
+static void on_finish_reply(struct redis_conn *rc, struct redisReply *reply, void *data)
+{
+    struct child *c = data;
+    struct job_run *batch = c->finish_head;
+    struct job_run *run, *next;
+    struct job_run **tail = &c->finish_head;
+    size_t i = 0;
+
+    (void)tail;
+    c->finish_inflight = false;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        /* Not answered: the rows are committed, so retrying the finish is safe (the script
+         * acts only on entries still pending for us). Try again shortly. */
+        struct timeval tv = {0, REDIS_RETRY_MS * 1000};
+
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_error("finish script failed: %s", reply->str);
+        evtimer_add(c->finish_timer, &tv);
+        return;
+    }
+    /* The batch was the first reply->elements runs of the queue. */
+    for (run = batch; run && i < reply->elements; run = next, i++) {
+        next = run->finish_next;
+        if (reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 0)
+            log_info("job %s attempt %" PRId64 ": entry %s was reclaimed by another worker; "
+                     "its row is recorded, the retry is theirs",
+                     run->d ? run->d->id : "?", run->attempt, run->entry_id);
+        c->finish_head = next;
+        run->state = RUN_DONE;
+        run_free(run);
+    }
+    if (!c->finish_head)
+        c->finish_tail = &c->finish_head;
+    runner_flush_finishes(c);
+    child_kick(c);
+}
+
+void runner_flush_finishes(struct child *c)
+{
+    struct rq_args a = {0};
+    struct job_run *run;
+    int n = 0, r = 0;
+
+    if (c->finish_inflight || !c->finish_head)
+        return;
+    r |= rq_args_push_str(&a, c->delayed_key);
+    r |= rq_args_push_str(&a, c->dead_key);
+    r |= rq_args_push_str(&a, RQ_GROUP);
+    r |= rq_args_push_str(&a, c->consumer);
+    for (run = c->finish_head; run && n < 1000; run = run->finish_next, n++) {
+        r |= rq_args_push_str(&a, run->stream->key);
+        r |= rq_args_push_str(&a, run->entry_id);
+        r |= rq_args_push_str(&a, finish_action_names[run->action]);
+        r |= rq_args_push_int(&a, run->delay_ms);
+        r |= rq_args_push(&a, run->body ? run->body : "", run->body ? run->body_len : 0);
+        r |= rq_args_push_int(&a, run->attempt);
+        r |= rq_args_push_int(&a, run->max_attempts);
+        r |= rq_args_push_str(&a, run->dead_reason ? run->dead_reason
+                                                   : (run->error ? run->error : ""));
+        r |= rq_args_push_str(&a, run->lock_fence ? run->lock_key : "");
+        r |= rq_args_push_str(&a, run->lock_fence ? run->lock_token : "");
+    }
+    if (r == 0 && redis_conn_script(c->rcmd, &c->s_finish, on_finish_reply, c, 2, a.argc,
+                                    a.cargv, a.argvlen) == 0) {
+        c->finish_inflight = true;
+    } else {
+        struct timeval tv = {0, REDIS_RETRY_MS * 1000};
+
+        log_error("cannot send the finish batch (out of memory); retrying");
+        evtimer_add(c->finish_timer, &tv);
+    }
+    rq_args_release(&a);
+}
+
+/* --- cancel keys ---------------------------------------------------------------------- */
+
+/* The reply to MGET of the cancel keys of the jobs named in ids (owned, freed here). */
+struct cancel_check {
+    struct child *c;
+    char (*ids)[UUID_STR_LEN];
+    size_t n;
+};
+
+static void on_cancel_keys(struct redis_conn *rc, struct redisReply *reply, void *data)
+{
+    struct cancel_check *cc = data;
+
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements && i < cc->n;
+         i++) {
+        char why[600];
+
+        if (reply->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        /* The run may have ended since the MGET went out: find it again by id. */
+        for (struct job_run *run = cc->c->runs; run; run = run->next) {
+            if (!run->d || strcmp(run->d->id, cc->ids[i]) != 0 || !runner_is_running(run))
+                continue;
+            snprintf(why, sizeof(why), "cancelled: %s", reply->element[i]->str);
+            run->replaced = true;
+            log_info("job %s: %s", run->d->id, why);
+            cancel_exec(run, JOB_STATUS_CANCELLED, why);
+            break;
+        }
+    }
+    free(cc->ids);
+    free(cc);
+}
+
+/* Asks Redis whether any running job has been told to stop ({prefix}:cancel:<job id>, set
+ * by the scheduler's `replace` policy). */
+static void check_cancels(struct child *c)
+{
+    struct cancel_check *cc;
+    struct rq_args a = {0};
+    size_t n = 0;
+    int r = 0;
+
+    for (struct job_run *run = c->runs; run; run = run->next)
+        n += runner_is_running(run);
+    if (n == 0)
+        return;
+    cc = calloc(1, sizeof(*cc));
+    if (!cc || !(cc->ids = calloc(n, sizeof(*cc->ids)))) {
+        free(cc);
+        return;
+    }
+    cc->c = c;
+    r |= rq_args_push_str(&a, "MGET");
+    for (struct job_run *run = c->runs; run; run = run->next) {
+        char key[RQ_KEY_MAX];
+
+        if (!runner_is_running(run))
+            continue;
+        snprintf(cc->ids[cc->n++], UUID_STR_LEN, "%s", run->d->id);
+        r |= rq_key(key, sizeof(key), c->cfg->prefix, "cancel", run->d->id);
+        r |= rq_args_push_str(&a, key);
+    }
+    if (r != 0 || redis_conn_command_argv(c->rcmd, on_cancel_keys, cc, a.argc, a.cargv,
+                                          a.argvlen) < 0) {
+        free(cc->ids);
+        free(cc);
+    }
+    rq_args_release(&a);
+}
+
+/* --- heartbeat ---------------------------------------------------------------------- */
+
+void runner_heartbeat(struct child *c)
+{
+    check_cancels(c);
+    for (int i = 0; i < c->nstreams; i++) {
+        struct rq_args a = {0};
+        int r = 0;
+
+        r |= rq_args_push_str(&a, "XCLAIM");
+        r |= rq_args_push_str(&a, c->streams[i].key);
+        r |= rq_args_push_str(&a, RQ_GROUP);
+        r |= rq_args_push_str(&a, c->consumer);
+        r |= rq_args_push_str(&a, "0");
+        for (struct job_run *run = c->runs; run; run = run->next)
+            if (run->stream == &c->streams[i])
+                r |= rq_args_push_str(&a, run->entry_id);
+        r |= rq_args_push_str(&a, "JUSTID");
+        if (r == 0 && a.argc > 6)
+            redis_conn_command_argv(c->rcmd, NULL, NULL, a.argc, a.cargv,
+                                    a.argvlen);
+        rq_args_release(&a);
+    }
+}
+
+/* --- the state machine -------------------------------------------------------------- */
+
+static void validate(struct job_run *run)
+{
+    struct child *c = run->child;
+    struct errbuf eb = {{0}};
+    char reason[512];
+    int r;
+
+    if (!run->raw) {
+        conclude_early(run, JOB_STATUS_DEAD, "entry has no descriptor (field d)");
+        return;
+    }
+    r = descriptor_parse(run->raw, run->raw_len, DESCRIPTOR_REQUIRE_COMPLETE, &run->d, &eb);
+    if (r < 0) {
+        snprintf(reason, sizeof(reason), "invalid descriptor: %s", eb.msg);
+        conclude_early(run, JOB_STATUS_DEAD, reason);
+        return;
+    }
+    if (c->cfg->require_signatures || run->d->sig) {
+        if (!c->keyring && run->d->sig && !c->cfg->require_signatures) {
+            /* Signed, but this worker holds no keys and does not require signatures. */
+        } else if (!c->keyring || descriptor_verify(run->d, c->keyring, &eb) < 0) {
+            snprintf(reason, sizeof(reason), "rejected descriptor: %s",
+                     c->keyring ? eb.msg : "sig: this worker has no signing keys");
+            /* An unauthenticated descriptor gets no row: its content is not trusted. */
+            run->d = descriptor_free(run->d);
+            conclude_early(run, JOB_STATUS_DEAD, reason);
+            return;
+        }
+    }
+    /* The entry's m wins when present: a dead-letter retry extends the budget. */
+    if (run->max_attempts < run->d->max_attempts)
+        run->max_attempts = run->d->max_attempts;
+    if (run->attempt < 1)
+        run->attempt = 1;
+    if (run->attempt > run->max_attempts) {
+        snprintf(reason, sizeof(reason), "attempt %" PRId64 " exceeds max_attempts %" PRId64 "%s%s",
+                 run->attempt, run->max_attempts, run->note ? ": " : "",
+                 run->note ? run->note : "");
+        conclude_early(run, JOB_STATUS_DEAD, reason);
+        return;
+    }
+    run->type = job_type_find(run->d->type);
+    if (!run->type) {
+        snprintf(reason, sizeof(reason), "type: unknown job type \"%s\"", run->d->type);
+        conclude_early(run, JOB_STATUS_DEAD, reason);
+        return;
+    }
+    if (run->type->check && run->type->check(run->d->params, &eb) < 0) {
+        snprintf(reason, sizeof(reason), "%s", eb.msg);
+        conclude_early(run, JOB_STATUS_DEAD, reason);
+        return;
+    }
+    if (run->d->not_after_us != DESCRIPTOR_TIME_UNSET && clock_now_us() > run->d->not_after_us) {
+        conclude_early(run, JOB_STATUS_MISSED_WINDOW, "not started before not_after");
+        return;
+    }
+    if (run->d->lock)
+        start_locking(run);
+    else
+        start_handler(run);
+}
+
+static void drive(struct job_run *run)
+{
+    struct child *c = run->child;
+
+    log_debug("job %s attempt %" PRId64 ": %s", run->d ? run->d->id : run->entry_id,
+              run->attempt, run_state_names[run->state]);
+    switch (run->state) {
+    case RUN_NEW:
+        validate(run);
+        break;
+    case RUN_FINISHING:
+        run->finish_next = NULL;
+        *c->finish_tail = run;
+        c->finish_tail = &run->finish_next;
+        /* Sent at the end of this loop pass, so entries that finish together are
+         * acknowledged by one script call. */
+        if (!c->finish_inflight && !evtimer_pending(c->finish_timer, NULL))
+            event_active(c->finish_timer, EV_TIMEOUT, 1);
+        break;
+    case RUN_LOCKING:
+    case RUN_RUNNING:
+    case RUN_RECORDING:
+    case RUN_DONE:
+        break;
+    }
+}
+
+int runner_start(struct child *c, struct child_stream *s, const struct rq_entry *e)
+{
+    struct job_run *run = calloc(1, sizeof(*run));
+
+    if (!run)
+        return -ENOMEM;
+    run->child = c;
+    run->stream = s;
+    run->state = RUN_NEW;
+    snprintf(run->entry_id, sizeof(run->entry_id), "%s", e->id);
+    run->attempt = e->attempt;
+    run->max_attempts = e->max_attempts > 0 ? e->max_attempts : 0;
+    if (e->descriptor) {
+        run->raw = malloc(e->descriptor_len + 1);
+        if (!run->raw) {
+            free(run);
+            return -ENOMEM;
+        }
+        memcpy(run->raw, e->descriptor, e->descriptor_len);
+        run->raw[e->descriptor_len] = '\0';
+        run->raw_len = e->descriptor_len;
+    }
+    if (e->note)
+        run->note = strdup(e->note);
+    run->next = c->runs;
+    if (c->runs)
+        c->runs->prev = run;
+    c->runs = run;
+    run->occupies_slot = true;
+    c->occupied++;
+    drive(run);
+    return 0;
+}
