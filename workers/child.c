@@ -33,7 +33,7 @@ static void schedule_read(struct child *c, int delay_ms);
 
 static void add_ms(struct event *ev, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = clock_timeval_from_ms(ms);
 
     evtimer_add(ev, &tv);
 }
@@ -74,6 +74,7 @@ static void on_read(struct redis_conn *rc, struct redisReply *reply, void *data)
         return;
     }
     if (reply->type == REDIS_REPLY_ARRAY) {
+        c->dispatching = true;
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *sr = reply->element[i];
             struct child_stream *s;
@@ -96,6 +97,7 @@ static void on_read(struct redis_conn *rc, struct redisReply *reply, void *data)
                               e.id);
             }
         }
+        c->dispatching = false;
     }
     child_kick(c);
 }
@@ -141,6 +143,8 @@ static void schedule_read(struct child *c, int delay_ms)
 
 void child_kick(struct child *c)
 {
+    if (c->dispatching)
+        return; /* on_read kicks once it has started every entry it got */
     if (c->draining) {
         if (!c->runs) {
             log_info("drained: every job finished, recorded and acknowledged");

@@ -46,6 +46,7 @@ struct child {
     int occupied;                   /* runs holding a concurrency slot (locking or running) */
     int unwritten;                  /* runs whose row is not yet committed */
     bool reading;                   /* an XREADGROUP is outstanding */
+    bool dispatching;               /* starting the entries of a read: no reads meanwhile */
     bool draining;                  /* SIGTERM seen: read nothing more */
     bool drain_cancelled;           /* grace is over: in-flight jobs were cancelled */
 

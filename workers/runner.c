@@ -287,6 +287,7 @@ static void on_row_committed(void *data)
 static void conclude(struct job_run *run)
 {
     struct child *c = run->child;
+    bool freed_slot = run->occupies_slot;
 
     release_slot(run);
     if (run->lock_timer)
@@ -315,10 +316,13 @@ static void conclude(struct job_run *run)
             run_free(run);
             return;
         }
-        return;
+    } else {
+        run->state = RUN_FINISHING;
+        drive(run);
     }
-    run->state = RUN_FINISHING;
-    drive(run);
+    /* A slot came free: read the next entry now rather than after the row commits. */
+    if (freed_slot)
+        child_kick(c);
 }
 
 /* A verdict reached before any handler ran (bad entry, missed window, too many tries). */
