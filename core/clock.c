@@ -7,6 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+struct timeval clock_timeval_from_ms(int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+
+    return tv;
+}
+
 int64_t clock_now_us(void)
 {
     struct timespec ts;

@@ -4,8 +4,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #define USEC_PER_SEC 1000000LL
+
+/* A libevent/select timeout of ms milliseconds (ms >= 0). */
+struct timeval clock_timeval_from_ms(int64_t ms);
 
 int64_t clock_now_us(void);
 int64_t clock_mono_us(void);

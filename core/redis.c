@@ -32,6 +32,8 @@
 #include <hiredis/adapters/libevent.h>
 #include <openssl/evp.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "errbuf.h"
 #include "url.h"
 
@@ -72,8 +74,7 @@ struct redis_conn {
     int hs_count;            /* steps sent */
     int hs_done;             /* steps answered */
     bool was_ready;          /* this connection reached READY (decides which event fires) */
-    unsigned attempt;        /* failed attempts since the last READY, for the backoff */
-    uint64_t rng;
+    struct backoff backoff;  /* reconnect delays */
 
     struct event *retry_ev;   /* owned: starts the next attempt */
     struct event *timeout_ev; /* owned: ends an attempt that takes too long */
@@ -143,22 +144,6 @@ static bool rc_leave(struct redis_conn *rc)
     if (rc->depth == 0)
         free(rc);
     return true;
-}
-
-static uint64_t rc_random(struct redis_conn *rc)
-{
-    /* splitmix64: jitter only needs to spread reconnects, not to be unpredictable. */
-    uint64_t z = (rc->rng += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void ms_to_tv(int64_t ms, struct timeval *tv)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
 }
 
 /* Formats "redis <display>: <msg>" with hiredis's capitalised messages lowered and a
@@ -270,7 +255,7 @@ static void on_handshake_reply(redisAsyncContext *ac, void *r, void *privdata)
     event_del(rc->timeout_ev);
     rc->state = RC_READY;
     rc->was_ready = true;
-    rc->attempt = 0;
+    backoff_reset(&rc->backoff);
     rc->last_error[0] = '\0';
     rc_flush(rc);
     if (rc->ev.connected) {
@@ -358,7 +343,7 @@ static void rc_start_attempt(struct redis_conn *rc)
     rc->ac = ac;
     rc->state = RC_CONNECTING;
     rc->was_ready = false;
-    ms_to_tv(rc->ev.connect_timeout_ms, &tv);
+    tv = clock_timeval_from_ms(rc->ev.connect_timeout_ms);
     event_add(rc->timeout_ev, &tv);
 }
 
@@ -383,21 +368,15 @@ static void rc_lost(struct redis_conn *rc, const char *reason)
 {
     struct cmd_list q = rc->queued;
     bool was_ready = rc->was_ready;
-    int64_t d = REDIS_CONN_BACKOFF_MIN_MS;
+    int64_t d;
     struct timeval tv;
-    unsigned i;
 
     event_del(rc->timeout_ev);
     rc->state = RC_WAITING;
     rc->was_ready = false;
     snprintf(rc->last_error, sizeof(rc->last_error), "%s", reason);
-    for (i = 0; i < rc->attempt && d < REDIS_CONN_BACKOFF_MAX_MS; i++)
-        d *= 2;
-    if (d > REDIS_CONN_BACKOFF_MAX_MS)
-        d = REDIS_CONN_BACKOFF_MAX_MS;
-    d = d / 2 + (int64_t)(rc_random(rc) % (uint64_t)(d / 2 + 1));
-    rc->attempt++;
-    ms_to_tv(d, &tv);
+    d = backoff_next_ms(&rc->backoff);
+    tv = clock_timeval_from_ms(d);
     event_add(rc->retry_ev, &tv);
 
     /* Commands that waited for this attempt fail. After a ready connection the queue only
@@ -449,7 +428,8 @@ int redis_conn_new(struct event_base *base, const struct redis_url *url,
     rc->ev_data = ev_data;
     redis_url_format(url, rc->display, sizeof(rc->display));
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    rc->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)rc;
+    backoff_init(&rc->backoff, REDIS_CONN_BACKOFF_MIN_MS, REDIS_CONN_BACKOFF_MAX_MS,
+                 (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)rc);
     rc->retry_ev = evtimer_new(base, on_retry, rc);
     rc->timeout_ev = evtimer_new(base, on_timeout, rc);
     if (!rc->retry_ev || !rc->timeout_ev) {
@@ -653,7 +633,7 @@ int redis_connect_sync(const struct redis_url *url, int timeout_ms, struct redis
         errbuf_set(eb, "redis %s: tls is not supported yet", display);
         return -ENOTSUP;
     }
-    ms_to_tv(timeout_ms, &tv);
+    tv = clock_timeval_from_ms(timeout_ms);
     c = url->unix_socket ? redisConnectUnixWithTimeout(url->path, tv)
                          : redisConnectWithTimeout(url->host, url->port, tv);
     if (!c)

@@ -29,6 +29,8 @@
 
 #include <event2/event.h>
 
+#include "backoff.h"
+#include "clock.h"
 #include "url.h"
 
 #define STORE_DISPLAY_MAX 512
@@ -65,8 +67,7 @@ struct store {
     enum st_state state;
     PGconn *conn;     /* owned; NULL while WAITING */
     bool was_ready;   /* this connection reached READY */
-    unsigned attempt; /* failed attempts since the last READY */
-    uint64_t rng;
+    struct backoff backoff;  /* reconnect delays */
 
     struct event *sock_ev; /* owned: read (persistent when READY) or write while connecting */
     evutil_socket_t sock_fd;
@@ -146,22 +147,6 @@ static bool st_leave(struct store *s)
     return true;
 }
 
-static uint64_t st_random(struct store *s)
-{
-    /* splitmix64: jitter spreads reconnects; it need not be unpredictable. */
-    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static void ms_to_tv(int64_t ms, struct timeval *tv)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
 /* "postgres <display>: <first line of msg>" */
 static void set_reason(struct store *s, const char *msg)
 {
@@ -208,9 +193,8 @@ static void st_lost(struct store *s, const char *msg)
 {
     struct stmt *failed = s->head, *cur = s->current;
     bool was_ready = s->was_ready;
-    int64_t d = STORE_BACKOFF_MIN_MS;
+    int64_t d;
     struct timeval tv;
-    unsigned i;
 
     set_reason(s, msg);
     st_unwatch(s);
@@ -223,13 +207,8 @@ static void st_lost(struct store *s, const char *msg)
     s->was_ready = false;
     s->current = NULL;
     s->head = s->tail = NULL;
-    for (i = 0; i < s->attempt && d < STORE_BACKOFF_MAX_MS; i++)
-        d *= 2;
-    if (d > STORE_BACKOFF_MAX_MS)
-        d = STORE_BACKOFF_MAX_MS;
-    d = d / 2 + (int64_t)(st_random(s) % (uint64_t)(d / 2 + 1));
-    s->attempt++;
-    ms_to_tv(d, &tv);
+    d = backoff_next_ms(&s->backoff);
+    tv = clock_timeval_from_ms(d);
     event_add(s->retry_ev, &tv);
 
     /* Statements queued from the callbacks below wait for the next attempt. */
@@ -369,7 +348,7 @@ static void st_connected(struct store *s)
     }
     s->state = ST_READY;
     s->was_ready = true;
-    s->attempt = 0;
+    backoff_reset(&s->backoff);
     s->last_error[0] = '\0';
     if (s->ev.connected)
         s->ev.connected(s, s->ev_data);
@@ -447,7 +426,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
         PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
         s->state = ST_CONNECTING;
         s->was_ready = false;
-        ms_to_tv(s->ev.connect_timeout_ms, &tv);
+        tv = clock_timeval_from_ms(s->ev.connect_timeout_ms);
         event_add(s->timeout_ev, &tv);
         /* libpq: after PQconnectStart, behave as if polling had asked for writing. */
         if (st_watch(s, EV_WRITE) < 0)
@@ -490,7 +469,8 @@ int store_new(struct event_base *base, const char *conninfo, const struct store_
         s->ev.connect_timeout_ms = STORE_CONNECT_TIMEOUT_MS;
     s->ev_data = ev_data;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    s->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)s;
+    backoff_init(&s->backoff, STORE_BACKOFF_MIN_MS, STORE_BACKOFF_MAX_MS,
+                 (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)s);
     s->retry_ev = evtimer_new(base, on_retry, s);
     s->timeout_ev = evtimer_new(base, on_timeout, s);
     if (!s->conninfo || !s->retry_ev || !s->timeout_ev || event_add(s->retry_ev, &now) < 0) {

@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 
@@ -58,7 +59,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 
 static void schedule_flush(struct result_sink *s, int64_t delay_ms)
 {
-    struct timeval tv = {(time_t)(delay_ms / 1000), (suseconds_t)((delay_ms % 1000) * 1000)};
+    struct timeval tv = clock_timeval_from_ms(delay_ms);
 
     if (delay_ms == 0 && !evtimer_pending(s->flush_ev, NULL))
         event_active(s->flush_ev, EV_TIMEOUT, 1);
