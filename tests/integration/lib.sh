@@ -110,6 +110,18 @@ itest_psql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$MAINTQ_DATABASE_URL" -c 
 itest_redis() { redis-cli --no-auth-warning -u "$MAINTQ_REDIS_URL" "$@"; }
 
 itest_done() {
+    # A sanitizer report in any daemon's log is a failure even when the test's checks
+    # passed: a worker child that aborted is restarted and the jobs may still finish.
+    local reports
+    reports=$(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$ITEST_TMP"/*.log 2>/dev/null || true)
+    itest_checks=$((itest_checks + 1))
+    if [[ -n $reports ]]; then
+        echo "not ok - no sanitizer report in the daemons' logs"
+        grep -h -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' $reports | sed 's/^/#   /' | head -60
+        itest_failures=$((itest_failures + 1))
+    else
+        echo "ok - no sanitizer report in the daemons' logs"
+    fi
     echo "# $itest_checks checks, $itest_failures failed"
     if ((itest_failures > 0 || itest_checks == 0)); then
         exit 1
