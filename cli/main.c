@@ -15,6 +15,7 @@ extern const struct cli_command cli_cmd_results;
 extern const struct cli_command cli_cmd_dlq;
 extern const struct cli_command cli_cmd_workers;
 extern const struct cli_command cli_cmd_migrate;
+extern const struct cli_command cli_cmd_schedules;
 
 static const struct cli_command *const commands[] = {
     &cli_cmd_submit,
@@ -22,6 +23,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_results,
     &cli_cmd_dlq,
     &cli_cmd_workers,
+    &cli_cmd_schedules,
     &cli_cmd_cron,
     &cli_cmd_migrate,
     NULL,

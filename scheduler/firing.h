@@ -1,0 +1,47 @@
+/* The firing loop of maintq-scheduler: one libevent timer set to the earliest next fire of
+ * all loaded schedules (a min-heap), and at each tick the checks (maintenance window,
+ * concurrency policy, paused) and the rq_lua_fire script that dedupes the tick, enqueues the
+ * job and records the last fire atomically in Redis. It only fires while the leader lease is
+ * held: when elected it reads where the previous leader got to and applies each schedule's
+ * misfire policy to the ticks in between; when deposed it stops at once. Every tick's
+ * outcome goes to the fire log (Postgres), which never holds firing up. */
+#pragma once
+
+#include "schedule.h"
+
+struct event_base;
+struct fire_log;
+struct firing;
+struct leader;
+struct redis_conn;
+struct store;
+
+/* Misfire plans look at no more than this many missed ticks per schedule. */
+#define FIRING_MISFIRE_MAX_TICKS 10000
+
+struct firing_config {
+    const char *prefix;     /* borrowed: Redis key prefix */
+    struct redis_conn *rc;  /* borrowed */
+    struct store *db;       /* borrowed: asked about the previous job (forbid, replace) */
+    struct fire_log *log;   /* borrowed */
+    struct leader *leader;  /* borrowed: asked before every fire */
+};
+
+/* Everything in cfg must outlive f; free f after the Redis and Postgres connections (their
+ * freeing drops callbacks that point into f). Returns 0 or -ENOMEM. */
+int firing_new(struct event_base *base, const struct firing_config *cfg, struct firing **ret);
+struct firing *firing_free(struct firing *f);
+
+/* Installs a schedule set (takes ownership, also on failure). On a reload, a schedule whose
+ * cron and zone are unchanged keeps its pending next fire, so no tick is lost or doubled;
+ * a new or changed one starts from now. Writes every definition to the fire log. Returns 0
+ * or -ENOMEM (the old set stays). */
+int firing_load(struct firing *f, struct schedule_set *set);
+
+/* The lease was won: read the last fires, apply misfire policies, start the timer. */
+void firing_elected(struct firing *f);
+/* The lease was lost: stop the timer now (ticks in flight are dropped before their fire). */
+void firing_deposed(struct firing *f);
+
+/* Schedules loaded. */
+size_t firing_count(const struct firing *f);

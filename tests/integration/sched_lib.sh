@@ -1,0 +1,64 @@
+# tests/integration/sched_lib.sh: starting maintq-scheduler in integration tests (source
+# after lib.sh). Each scheduler logs to $ITEST_TMP/scheduler-N.log (shown by
+# show_scheduler_logs); every one is killed when the test exits.
+
+itest_sched_n=0
+
+# start_scheduler DIR [args...]: starts a scheduler on schedule folder DIR in the
+# background; sets SCHED_PID and SCHED_LOG. Waits until it has connected to Redis.
+start_scheduler() {
+    local dir=$1
+    shift
+    itest_sched_n=$((itest_sched_n + 1))
+    SCHED_LOG=$ITEST_TMP/scheduler-$itest_sched_n.log
+    "$MAINTQ_SCHEDULER" --schedules "$dir" --log-level debug "$@" >"$SCHED_LOG" 2>&1 &
+    SCHED_PID=$!
+    itest_on_exit "kill -9 $SCHED_PID"
+    if ! wait_until 20 grep -q "connected to redis" "$SCHED_LOG"; then
+        echo "not ok - the scheduler starts and connects"
+        sed 's/^/#   /' "$SCHED_LOG"
+        exit 1
+    fi
+}
+
+# stop_scheduler PID: SIGTERM and wait for it to exit; returns its exit status.
+stop_scheduler() {
+    kill -TERM "$1"
+    wait "$1"
+}
+
+show_scheduler_logs() {
+    local f
+    for f in "$ITEST_TMP"/scheduler-*.log; do
+        [[ -f $f ]] || continue
+        echo "# --- $f"
+        tail -n 30 "$f" | sed 's/^/#   /'
+    done
+}
+
+# scheduled_for QUEUE: the scheduled_for of every entry of the queue's stream, one a line.
+scheduled_for() {
+    itest_redis XRANGE "{maintq}:q:$1" - + | grep -o '"scheduled_for":"[^"]*"' | cut -d'"' -f4
+}
+
+# fires SCHEDULE OUTCOME [EXTRA-SQL]: rows of schedule_fires.
+fires() {
+    itest_psql "SELECT count(*) FROM maintq.schedule_fires WHERE schedule = '$1' AND outcome = '$2' ${3:-}"
+}
+
+# sleep_until START_US SECONDS: sleeps until SECONDS after START_US (a scenario's timeline,
+# not a wait for readiness).
+sleep_until() {
+    local left_us=$(($1 + $2 * 1000000 - ${EPOCHREALTIME/./}))
+    ((left_us > 0)) || return 0
+    sleep "$((left_us / 1000000)).$(printf '%06d' $((left_us % 1000000)))"
+}
+
+# equals A B: for check (the same as worker_lib.sh's, for tests that do not source it).
+if ! declare -F equals >/dev/null; then
+    equals() {
+        if [[ $1 == "$2" ]]; then return 0; fi
+        echo "expected '$2', got '$1'"
+        return 1
+    }
+fi
