@@ -81,6 +81,13 @@ check() {
     fi
 }
 
+# equals A B: for check; says what it got when A is not B.
+equals() {
+    if [[ $1 == "$2" ]]; then return 0; fi
+    echo "expected '$2', got '$1'"
+    return 1
+}
+
 # fails cmd...: succeeds when cmd fails (for check "... is refused" fails cmd ...).
 fails() { ! "$@"; }
 

@@ -53,12 +53,3 @@ sleep_until() {
     ((left_us > 0)) || return 0
     sleep "$((left_us / 1000000)).$(printf '%06d' $((left_us % 1000000)))"
 }
-
-# equals A B: for check (the same as worker_lib.sh's, for tests that do not source it).
-if ! declare -F equals >/dev/null; then
-    equals() {
-        if [[ $1 == "$2" ]]; then return 0; fi
-        echo "expected '$2', got '$1'"
-        return 1
-    }
-fi

@@ -43,10 +43,3 @@ stream_len() { itest_redis XLEN "{maintq}:q:$1"; }
 
 # dead_len
 dead_len() { itest_redis XLEN "{maintq}:dead"; }
-
-# equals A B: for check.
-equals() {
-    if [[ $1 == "$2" ]]; then return 0; fi
-    echo "expected '$2', got '$1'"
-    return 1
-}
