@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "child_watch.h"
+#include "inflight.h"
 #include "clock.h"
 #include "log.h"
 #include "result_sink.h"
@@ -242,13 +243,13 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     int64_t ms = c->cfg->reclaim_after_us / 1000 / 4;
 
     /* Every second at most: the same pass looks for cancel keys of running jobs. */
-    runner_heartbeat(c);
+    inflight_heartbeat(c);
     add_ms(c->heartbeat_timer, ms < 250 ? 250 : ms > 1000 ? 1000 : ms);
 }
 
 static void on_finish_timer(evutil_socket_t fd, short what, void *arg)
 {
-    runner_flush_finishes(arg);
+    inflight_flush_finishes(arg);
 }
 
 /* --- signals -------------------------------------------------------------------------- */

@@ -16,6 +16,8 @@
 #include "descriptor.h"
 #include "descriptor_sig.h"
 #include "log.h"
+#include "inflight.h"
+#include "job_run.h"
 #include "result_sink.h"
 #include "rq_scripts.h"
 
@@ -24,15 +26,6 @@
 #define LOCK_WAIT_MS 1000
 #define REDIS_RETRY_MS 500
 
-enum run_state {
-    RUN_NEW,
-    RUN_LOCKING,
-    RUN_RUNNING,
-    RUN_RECORDING,
-    RUN_FINISHING,
-    RUN_DONE,
-};
-
 static const char *const run_state_names[] = {
     [RUN_NEW] = "new",
     [RUN_LOCKING] = "locking",
@@ -40,63 +33,6 @@ static const char *const run_state_names[] = {
     [RUN_RECORDING] = "recording",
     [RUN_FINISHING] = "finishing",
     [RUN_DONE] = "done",
-};
-
-/* What the finish script does with the entry. */
-enum finish_action {
-    FINISH_ACK,
-    FINISH_RETRY, /* next attempt via the delayed set */
-    FINISH_DELAY, /* same attempt via the delayed set (lock busy) */
-    FINISH_DEAD,
-};
-
-static const char *const finish_action_names[] = {
-    [FINISH_ACK] = "ack",
-    [FINISH_RETRY] = "retry",
-    [FINISH_DELAY] = "delay",
-    [FINISH_DEAD] = "dead",
-};
-
-struct job_run {
-    struct child *child;          /* borrowed */
-    struct job_run *prev, *next;  /* in child->runs */
-    struct job_run *finish_next;  /* in child->finish queue */
-    enum run_state state;
-    bool occupies_slot;
-    bool in_sink;
-
-    struct child_stream *stream;  /* borrowed */
-    char entry_id[48];
-    char *raw;                    /* owned: the descriptor text as read (NULL if none) */
-    size_t raw_len;
-    char *note;                   /* owned: the entry's r field */
-    int64_t attempt;
-    int64_t max_attempts;
-    struct descriptor *d;         /* owned, NULL when the entry did not parse */
-    const struct job_type *type;  /* borrowed from the registry */
-
-    struct job_exec exec;
-    bool exec_active;             /* start() succeeded and neither done nor cancel yet */
-    struct event *timeout_timer;  /* owned */
-    struct event *lock_timer;     /* owned: renewal, or retry of a failed acquire */
-    char lock_key[RQ_KEY_MAX];
-    char lock_fence_key[RQ_KEY_MAX];
-    char lock_token[160];
-    int64_t lock_fence;           /* 0 when no lock is held */
-    bool shutdown_cancel;
-    bool replaced;                /* cancelled through its cancel key: not retried */
-
-    int64_t started_us, finished_us;
-    enum job_status status;
-    json_t *result;               /* owned */
-    char *error;                  /* owned */
-    bool has_row;                 /* an attempt row goes to Postgres */
-
-    enum finish_action action;
-    char *body;                   /* owned: delayed member or dead-letter descriptor */
-    size_t body_len;
-    int64_t delay_ms;
-    char *dead_reason;            /* owned: error text of the dead letter */
 };
 
 static void drive(struct job_run *run);
@@ -119,7 +55,7 @@ static void release_slot(struct job_run *run)
     }
 }
 
-static void run_free(struct job_run *run)
+void job_run_free(struct job_run *run)
 {
     struct child *c = run->child;
 
@@ -304,7 +240,7 @@ static void conclude(struct job_run *run)
         if (!row) {
             log_error("job %s: out of memory building its row; entry left pending",
                       run->d->id);
-            run_free(run);
+            job_run_free(run);
             return;
         }
         run->in_sink = true;
@@ -313,7 +249,7 @@ static void conclude(struct job_run *run)
         if (result_sink_add(c->sink, row, on_row_committed, run) < 0) {
             log_error("job %s: out of memory queueing its row; entry left pending",
                       run->d->id);
-            run_free(run);
+            job_run_free(run);
             return;
         }
     } else {
@@ -357,10 +293,11 @@ static void on_exec_done(struct job_exec *x, enum job_status status, json_t *res
     conclude(run);
 }
 
-static void cancel_exec(struct job_run *run, enum job_status st, const char *why)
+void job_run_cancel(struct job_run *run, enum job_status st, const char *why, bool replaced)
 {
     if (!run->exec_active)
         return;
+    run->replaced = replaced;
     run->exec_active = false;
     if (run->type->cancel)
         run->type->cancel(&run->exec);
@@ -379,7 +316,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     char why[64];
 
     snprintf(why, sizeof(why), "timed out after %" PRId64 "s", run->d->timeout_s);
-    cancel_exec(run, JOB_STATUS_TIMEOUT, why);
+    job_run_cancel(run, JOB_STATUS_TIMEOUT, why, false);
 }
 
 void runner_cancel_for_shutdown(struct job_run *run)
@@ -387,7 +324,7 @@ void runner_cancel_for_shutdown(struct job_run *run)
     if (run->state != RUN_RUNNING || !run->exec_active)
         return;
     run->shutdown_cancel = true;
-    cancel_exec(run, JOB_STATUS_CANCELLED, "cancelled: worker shutting down");
+    job_run_cancel(run, JOB_STATUS_CANCELLED, "cancelled: worker shutting down", false);
 }
 
 static void start_handler(struct job_run *run)
@@ -524,178 +461,6 @@ static void start_locking(struct job_run *run)
     send_lock_acquire(run);
 }
 
-/* --- finishing ---------------------------------------------------------------------- */
-
-static void on_finish_reply(struct redis_conn *rc, struct redisReply *reply, void *data)
-{
-    struct child *c = data;
-    struct job_run *batch = c->finish_head;
-    struct job_run *run, *next;
-    struct job_run **tail = &c->finish_head;
-    size_t i = 0;
-
-    (void)tail;
-    c->finish_inflight = false;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        /* Not answered: the rows are committed, so retrying the finish is safe (the script
-         * acts only on entries still pending for us). Try again shortly. */
-        struct timeval tv = {0, REDIS_RETRY_MS * 1000};
-
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            log_error("finish script failed: %s", reply->str);
-        evtimer_add(c->finish_timer, &tv);
-        return;
-    }
-    /* The batch was the first reply->elements runs of the queue. */
-    for (run = batch; run && i < reply->elements; run = next, i++) {
-        next = run->finish_next;
-        if (reply->element[i]->type == REDIS_REPLY_INTEGER && reply->element[i]->integer == 0)
-            log_info("job %s attempt %" PRId64 ": entry %s was reclaimed by another worker; "
-                     "its row is recorded, the retry is theirs",
-                     run->d ? run->d->id : "?", run->attempt, run->entry_id);
-        c->finish_head = next;
-        run->state = RUN_DONE;
-        run_free(run);
-    }
-    if (!c->finish_head)
-        c->finish_tail = &c->finish_head;
-    runner_flush_finishes(c);
-    child_kick(c);
-}
-
-void runner_flush_finishes(struct child *c)
-{
-    struct rq_args a = {0};
-    struct job_run *run;
-    int n = 0, r = 0;
-
-    if (c->finish_inflight || !c->finish_head)
-        return;
-    r |= rq_args_push_str(&a, c->delayed_key);
-    r |= rq_args_push_str(&a, c->dead_key);
-    r |= rq_args_push_str(&a, RQ_GROUP);
-    r |= rq_args_push_str(&a, c->consumer);
-    for (run = c->finish_head; run && n < 1000; run = run->finish_next, n++) {
-        r |= rq_args_push_str(&a, run->stream->key);
-        r |= rq_args_push_str(&a, run->entry_id);
-        r |= rq_args_push_str(&a, finish_action_names[run->action]);
-        r |= rq_args_push_int(&a, run->delay_ms);
-        r |= rq_args_push(&a, run->body ? run->body : "", run->body ? run->body_len : 0);
-        r |= rq_args_push_int(&a, run->attempt);
-        r |= rq_args_push_int(&a, run->max_attempts);
-        r |= rq_args_push_str(&a, run->dead_reason ? run->dead_reason
-                                                   : (run->error ? run->error : ""));
-        r |= rq_args_push_str(&a, run->lock_fence ? run->lock_key : "");
-        r |= rq_args_push_str(&a, run->lock_fence ? run->lock_token : "");
-    }
-    if (r == 0 && redis_conn_script(c->rcmd, &c->s_finish, on_finish_reply, c, 2, a.argc,
-                                    a.cargv, a.argvlen) == 0) {
-        c->finish_inflight = true;
-    } else {
-        struct timeval tv = {0, REDIS_RETRY_MS * 1000};
-
-        log_error("cannot send the finish batch (out of memory); retrying");
-        evtimer_add(c->finish_timer, &tv);
-    }
-    rq_args_release(&a);
-}
-
-/* --- cancel keys ---------------------------------------------------------------------- */
-
-/* The reply to MGET of the cancel keys of the jobs named in ids (owned, freed here). */
-struct cancel_check {
-    struct child *c;
-    char (*ids)[UUID_STR_LEN];
-    size_t n;
-};
-
-static void on_cancel_keys(struct redis_conn *rc, struct redisReply *reply, void *data)
-{
-    struct cancel_check *cc = data;
-
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements && i < cc->n;
-         i++) {
-        char why[600];
-
-        if (reply->element[i]->type != REDIS_REPLY_STRING)
-            continue;
-        /* The run may have ended since the MGET went out: find it again by id. */
-        for (struct job_run *run = cc->c->runs; run; run = run->next) {
-            if (!run->d || strcmp(run->d->id, cc->ids[i]) != 0 || !runner_is_running(run))
-                continue;
-            snprintf(why, sizeof(why), "cancelled: %s", reply->element[i]->str);
-            run->replaced = true;
-            log_info("job %s: %s", run->d->id, why);
-            cancel_exec(run, JOB_STATUS_CANCELLED, why);
-            break;
-        }
-    }
-    free(cc->ids);
-    free(cc);
-}
-
-/* Asks Redis whether any running job has been told to stop ({prefix}:cancel:<job id>, set
- * by the scheduler's `replace` policy). */
-static void check_cancels(struct child *c)
-{
-    struct cancel_check *cc;
-    struct rq_args a = {0};
-    size_t n = 0;
-    int r = 0;
-
-    for (struct job_run *run = c->runs; run; run = run->next)
-        n += runner_is_running(run);
-    if (n == 0)
-        return;
-    cc = calloc(1, sizeof(*cc));
-    if (!cc || !(cc->ids = calloc(n, sizeof(*cc->ids)))) {
-        free(cc);
-        return;
-    }
-    cc->c = c;
-    r |= rq_args_push_str(&a, "MGET");
-    for (struct job_run *run = c->runs; run; run = run->next) {
-        char key[RQ_KEY_MAX];
-
-        if (!runner_is_running(run))
-            continue;
-        snprintf(cc->ids[cc->n++], UUID_STR_LEN, "%s", run->d->id);
-        r |= rq_key(key, sizeof(key), c->cfg->prefix, "cancel", run->d->id);
-        r |= rq_args_push_str(&a, key);
-    }
-    if (r != 0 || redis_conn_command_argv(c->rcmd, on_cancel_keys, cc, a.argc, a.cargv,
-                                          a.argvlen) < 0) {
-        free(cc->ids);
-        free(cc);
-    }
-    rq_args_release(&a);
-}
-
-/* --- heartbeat ---------------------------------------------------------------------- */
-
-void runner_heartbeat(struct child *c)
-{
-    check_cancels(c);
-    for (int i = 0; i < c->nstreams; i++) {
-        struct rq_args a = {0};
-        int r = 0;
-
-        r |= rq_args_push_str(&a, "XCLAIM");
-        r |= rq_args_push_str(&a, c->streams[i].key);
-        r |= rq_args_push_str(&a, RQ_GROUP);
-        r |= rq_args_push_str(&a, c->consumer);
-        r |= rq_args_push_str(&a, "0");
-        for (struct job_run *run = c->runs; run; run = run->next)
-            if (run->stream == &c->streams[i])
-                r |= rq_args_push_str(&a, run->entry_id);
-        r |= rq_args_push_str(&a, "JUSTID");
-        if (r == 0 && a.argc > 6)
-            redis_conn_command_argv(c->rcmd, NULL, NULL, a.argc, a.cargv,
-                                    a.argvlen);
-        rq_args_release(&a);
-    }
-}
-
 /* --- the state machine -------------------------------------------------------------- */
 
 static void validate(struct job_run *run)
@@ -776,8 +541,7 @@ static void drive(struct job_run *run)
         c->finish_tail = &run->finish_next;
         /* Sent at the end of this loop pass, so entries that finish together are
          * acknowledged by one script call. */
-        if (!c->finish_inflight && !evtimer_pending(c->finish_timer, NULL))
-            event_active(c->finish_timer, EV_TIMEOUT, 1);
+        inflight_schedule_finish(c);
         break;
     case RUN_LOCKING:
     case RUN_RUNNING:

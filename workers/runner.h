@@ -23,12 +23,5 @@ int runner_start(struct child *c, struct child_stream *s, const struct rq_entry 
  * as cancelled and retried. No-op for runs past RUNNING. */
 void runner_cancel_for_shutdown(struct job_run *run);
 
-/* Sends the pending finish batch if none is in flight. */
-void runner_flush_finishes(struct child *c);
-
-/* Appends XCLAIM JUSTID arguments for every entry this child still owns, per stream, so
- * their idle time resets and no other worker reclaims them. */
-void runner_heartbeat(struct child *c);
-
 struct job_run *runner_next(const struct job_run *run);
 bool runner_is_running(const struct job_run *run);

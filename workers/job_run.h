@@ -1,0 +1,82 @@
+/* The state of one job run, shared by runner.c (the per-attempt state machine) and
+ * inflight.c (the Redis bookkeeping of entries in flight: finish batches, heartbeats, cancel
+ * keys). Internal to workers/. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "child.h"
+#include "descriptor.h"
+#include "job.h"
+#include "rq.h"
+
+enum run_state {
+    RUN_NEW,
+    RUN_LOCKING,
+    RUN_RUNNING,
+    RUN_RECORDING,
+    RUN_FINISHING,
+    RUN_DONE,
+};
+
+/* What the finish script does with the entry. */
+enum finish_action {
+    FINISH_ACK,
+    FINISH_RETRY, /* next attempt via the delayed set */
+    FINISH_DELAY, /* same attempt via the delayed set (lock busy) */
+    FINISH_DEAD,
+};
+
+struct job_run {
+    struct child *child;          /* borrowed */
+    struct job_run *prev, *next;  /* in child->runs */
+    struct job_run *finish_next;  /* in child->finish queue */
+    enum run_state state;
+    bool occupies_slot;
+    bool in_sink;
+
+    struct child_stream *stream;  /* borrowed */
+    char entry_id[48];
+    char *raw;                    /* owned: the descriptor text as read (NULL if none) */
+    size_t raw_len;
+    char *note;                   /* owned: the entry's r field */
+    int64_t attempt;
+    int64_t max_attempts;
+    struct descriptor *d;         /* owned, NULL when the entry did not parse */
+    const struct job_type *type;  /* borrowed from the registry */
+
+    struct job_exec exec;
+    bool exec_active;             /* start() succeeded and neither done nor cancel yet */
+    struct event *timeout_timer;  /* owned */
+    struct event *lock_timer;     /* owned: renewal, or retry of a failed acquire */
+    char lock_key[RQ_KEY_MAX];
+    char lock_fence_key[RQ_KEY_MAX];
+    char lock_token[160];
+    int64_t lock_fence;           /* 0 when no lock is held */
+    bool shutdown_cancel;
+    bool replaced;                /* cancelled through its cancel key: not retried */
+
+    int64_t started_us, finished_us;
+    enum job_status status;
+    json_t *result;               /* owned */
+    char *error;                  /* owned */
+    bool has_row;                 /* an attempt row goes to Postgres */
+
+    enum finish_action action;
+    char *body;                   /* owned: delayed member or dead-letter descriptor */
+    size_t body_len;
+    int64_t delay_ms;
+    char *dead_reason;            /* owned: error text of the dead letter */
+};
+
+/* Frees the run and everything it owns, whatever its state (cancels a running handler). */
+void job_run_free(struct job_run *run);
+
+/* Stops a running handler and records the attempt with status st and error why; replaced
+ * runs (their cancel key was set) are not retried. */
+void job_run_cancel(struct job_run *run, enum job_status st, const char *why, bool replaced);
