@@ -7,6 +7,13 @@
  * st_lost(), which closes the connection, fails `current` and every queued statement
  * with a NULL result, and arms the retry timer with backoff.
  *
+ * A COPY FROM STDIN (store_copy) is one statement too: it is sent with PQsendQuery; when
+ * the server answers CopyInResponse the data goes out in chunks of COPY_CHUNK bytes, the
+ * next chunk only once libpq's output buffer is flushed (so libpq never holds more than a
+ * chunk, and a slow socket parks us on the write event rather than blocking), then
+ * PQputCopyEnd, and the final result reaches the callback like any other answer (the
+ * last one, when statements follow the COPY in the same string).
+ *
  * Why one statement at a time rather than pipeline mode: every statement then stands
  * alone (in a pipeline, an error aborts everything up to the next sync, and a break loses
  * all of them in ways the caller must untangle), a callback always sees the server's final
@@ -35,6 +42,9 @@
 
 #define STORE_DISPLAY_MAX 512
 #define CHANNEL_MAX 63
+/* Bytes handed to PQputCopyData at a time: big enough that the per-message overhead is
+ * nothing, small enough that libpq's output buffer stays small. */
+#define COPY_CHUNK (64 * 1024)
 
 enum st_state {
     ST_WAITING,
@@ -42,10 +52,21 @@ enum st_state {
     ST_READY,
 };
 
+/* Where a store_copy statement is; a store_query statement stays COPY_NONE. */
+enum copy_phase {
+    COPY_NONE,
+    COPY_WAITING, /* COPY sent, CopyInResponse not yet read */
+    COPY_SENDING, /* pushing data, then the end of it */
+    COPY_ENDED,   /* all sent: reading the final result */
+};
+
 struct stmt {
     char *sql; /* owned */
     int nparams;
     char **values; /* owned, each entry owned or NULL (SQL NULL) */
+    enum copy_phase copy;
+    char *copy_data; /* owned; NULL for store_query statements */
+    size_t copy_len, copy_off;
     store_result_fn *cb;
     void *data; /* borrowed, the caller's */
     struct stmt *next;
@@ -95,6 +116,7 @@ static void stmt_free(struct stmt *st)
     for (i = 0; st->values && i < st->nparams; i++)
         free(st->values[i]);
     free(st->values);
+    free(st->copy_data);
     free(st);
 }
 
@@ -257,10 +279,51 @@ static void st_next(struct store *s)
         s->tail = NULL;
     st->next = NULL;
     s->current = st;
+    if (st->copy == COPY_WAITING) {
+        /* The simple protocol: COPY FROM STDIN takes no parameters anyway. */
+        if (!PQsendQuery(s->conn, st->sql) || st_flush(s) < 0)
+            st_lost(s, PQerrorMessage(s->conn));
+        return;
+    }
     if (!PQsendQueryParams(s->conn, st->sql, st->nparams, NULL, (const char *const *)st->values,
                            NULL, NULL, 0) ||
         st_flush(s) < 0)
         st_lost(s, PQerrorMessage(s->conn));
+}
+
+/* Pushes the current COPY's data without blocking: the next chunk goes to libpq only once
+ * its output is flushed; when the socket is full, the write event resumes here. Returns
+ * 0 (all sent, or waiting for the socket) or -EIO (the connection broke). */
+static int st_copy_push(struct store *s)
+{
+    struct stmt *st = s->current;
+
+    while (st->copy == COPY_SENDING) {
+        int r = PQflush(s->conn);
+
+        if (r < 0)
+            return -EIO;
+        if (r > 0)
+            return event_add(s->write_ev, NULL) < 0 ? -ENOMEM : 0;
+        if (st->copy_off < st->copy_len) {
+            size_t n = st->copy_len - st->copy_off;
+
+            if (n > COPY_CHUNK)
+                n = COPY_CHUNK;
+            r = PQputCopyData(s->conn, st->copy_data + st->copy_off, (int)n);
+            if (r > 0)
+                st->copy_off += n;
+        } else {
+            r = PQputCopyEnd(s->conn, NULL);
+            if (r > 0)
+                st->copy = COPY_ENDED;
+        }
+        if (r < 0)
+            return -EIO;
+        if (r == 0) /* libpq's buffer is full (non-blocking mode): wait for the socket */
+            return event_add(s->write_ev, NULL) < 0 ? -ENOMEM : 0;
+    }
+    return st_flush(s);
 }
 
 static void st_deliver_notifies(struct store *s)
@@ -290,10 +353,31 @@ static bool result_is_disconnect(const PGresult *res)
 /* Reads every complete result; a statement's callback runs after its last one. */
 static void st_read_results(struct store *s)
 {
-    while (!s->closing && s->state == ST_READY && s->current && !PQisBusy(s->conn)) {
+    while (!s->closing && s->state == ST_READY && s->current && s->current->copy != COPY_SENDING &&
+           !PQisBusy(s->conn)) {
         PGresult *res = PQgetResult(s->conn);
         struct stmt *st;
 
+        if (res && PQresultStatus(res) == PGRES_COPY_IN && s->current->copy == COPY_WAITING) {
+            /* The server waits for our data. PQgetResult would return COPY_IN again until
+             * the copy ends, so reading pauses while it is sent. */
+            PQclear(res);
+            s->current->copy = COPY_SENDING;
+            if (st_copy_push(s) < 0) {
+                st_lost(s, PQerrorMessage(s->conn));
+                return;
+            }
+            continue;
+        }
+        if (res && (PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT ||
+                    PQresultStatus(res) == PGRES_COPY_BOTH)) {
+            /* A COPY through store_query, a second COPY in a store_copy string, or a COPY
+             * TO STDOUT: there is no data to send or place to put it, and dropping the
+             * connection is the one way out of copy mode that needs neither. */
+            PQclear(res);
+            st_lost(s, "a COPY statement needs store_copy (FROM STDIN only)");
+            return;
+        }
         if (res) {
             PQclear(s->result);
             s->result = res;
@@ -400,8 +484,16 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     struct store *s = arg;
 
     st_enter(s);
-    if (s->state == ST_READY && st_flush(s) < 0)
+    if (s->state == ST_READY && s->current && s->current->copy == COPY_SENDING) {
+        if (st_copy_push(s) < 0)
+            st_lost(s, PQerrorMessage(s->conn));
+        else if (s->current->copy == COPY_ENDED)
+            /* The answer may already sit in libpq's input buffer (an error the server sent
+             * while we were still sending): no read event would announce it. */
+            st_read_results(s);
+    } else if (s->state == ST_READY && st_flush(s) < 0) {
         st_lost(s, PQerrorMessage(s->conn));
+    }
     st_leave(s);
 }
 
@@ -561,6 +653,33 @@ int store_query(struct store *s, const char *sql, int nparams, const char *const
 fail:
     stmt_free(st);
     return -ENOMEM;
+}
+
+int store_copy(struct store *s, const char *sql, const char *data, size_t len, store_result_fn *cb,
+               void *cbdata)
+{
+    struct stmt *st;
+
+    if (s->closing)
+        return -ESHUTDOWN;
+    if (!sql || (len > 0 && !data))
+        return -EINVAL;
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->cb = cb;
+    st->data = cbdata;
+    st->copy = COPY_WAITING;
+    st->sql = strdup(sql);
+    st->copy_data = malloc(len > 0 ? len : 1);
+    if (!st->sql || !st->copy_data) {
+        stmt_free(st);
+        return -ENOMEM;
+    }
+    if (len > 0)
+        memcpy(st->copy_data, data, len);
+    st->copy_len = len;
+    return st_append(s, st);
 }
 
 int store_listen(struct store *s, const char *channel)

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <libpq-fe.h>
 
@@ -64,6 +65,23 @@ struct store *store_free(struct store *s);
  * during store_free). */
 int store_query(struct store *s, const char *sql, int nparams, const char *const *values,
                 store_result_fn *cb, void *data);
+
+/* Queues one COPY ... FROM STDIN statement (sql, e.g. "COPY maintq.job_runs (job_id, ...)
+ * FROM STDIN") with its data: len bytes in the format the statement names (text format:
+ * one line per row, fields separated by tabs). sql and data are copied. When its turn
+ * comes the data is sent without blocking the loop, however big, and cb gets the final
+ * answer as for store_query: PGRES_COMMAND_OK (committed; PQcmdTuples says how many rows),
+ * PGRES_FATAL_ERROR (the server refused the data, nothing stored), or NULL (the connection
+ * broke; the copy may or may not have committed).
+ * sql goes as a simple query without parameters, so it may go on after the COPY with more
+ * statements separated by ';' ("COPY ... FROM STDIN; SELECT pg_notify(...)"): they all run
+ * in one implicit transaction, the later ones only when the COPY succeeded, and cb gets
+ * the last statement's answer, or the first error. A statement that is not a COPY runs as
+ * usual and the data is ignored; COPY TO STDOUT, here or through store_query, drops the
+ * connection (its statement gets NULL). Returns 0, -EINVAL (sql NULL, or data NULL with
+ * len > 0), -ENOMEM, -ESHUTDOWN (called during store_free). */
+int store_copy(struct store *s, const char *sql, const char *data, size_t len, store_result_fn *cb,
+               void *cbdata);
 
 /* Listens on channel now (if connected) and after every reconnect; notifications arrive
  * at ev->notify. Listening twice on one channel is a no-op. Returns 0, -EINVAL (empty or

@@ -1,6 +1,7 @@
 /* Batched, durable result rows. Rows added while a batch is in flight wait and go out
- * together as the next batch (one INSERT ... ON CONFLICT (job_id, attempt) DO NOTHING of
- * up to RESULT_SINK_BATCH_MAX rows plus one NOTIFY maintq_results), so the batch size
+ * together as the next batch (one COPY of up to RESULT_SINK_BATCH_MAX rows and one NOTIFY
+ * maintq_results in one transaction; when the COPY meets a row that exists already, the
+ * batch goes again as INSERT ... ON CONFLICT (job_id, attempt) DO NOTHING), so the batch size
  * grows with the load and an idle worker writes a row at once. A row's callback runs only
  * after its batch committed. When Postgres is unreachable the batch is kept and retried
  * with backoff; nothing is dropped. */

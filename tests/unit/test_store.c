@@ -6,6 +6,12 @@
  * and restarted PostgreSQL (MAINTQ_STACK = ops/stack, else skipped) fails the running and
  * queued statements with NULL, reconnects by itself, runs statements again and still
  * delivers NOTIFY (LISTEN re-issued); freeing from a callback calls nothing afterwards.
+ * store_copy: a COPY of several MB (far more than the socket buffers hold, so it goes out
+ * over many write-ready events) stores every row with its escapes, and a statement after
+ * it in the same string sees the rows and gives the answer; a refused COPY (a duplicate
+ * key in the first line of MBs of data) delivers 23505, the statement after it in the
+ * same string does not run, and the next statement works; a COPY that the server is still
+ * reading when PostgreSQL stops delivers NULL and nothing of it is stored.
  * Run by tests/integration/test_store.sh, which starts a private stack. */
 #include <errno.h>
 #include <setjmp.h>
@@ -357,6 +363,166 @@ static void test_restart_fails_statements_and_reconnects(void **state)
            ev.connect_failed);
 }
 
+/* text-format COPY data of n rows "i\tv<i>" (one row carries every escaped character);
+ * row first_id repeats as the first line when dup. Caller frees with free(). */
+static char *copy_rows(int n, bool dup, size_t *ret_len)
+{
+    size_t cap = (size_t)n * 64 + 128, len = 0;
+    char *buf = malloc(cap);
+    int i;
+
+    assert_non_null(buf);
+    if (dup)
+        len += (size_t)snprintf(buf + len, cap - len, "1\tdup\n");
+    for (i = 1; i <= n; i++) {
+        if (i == 2)
+            len += (size_t)snprintf(buf + len, cap - len, "2\ta\\\\b\\tc\\nd\\re\n");
+        else if (i == 3)
+            len += (size_t)snprintf(buf + len, cap - len, "3\t\\N\n");
+        else
+            len += (size_t)snprintf(buf + len, cap - len,
+                                    "%d\tpadding to make several megabytes %08d\n", i, i);
+        assert_true(len < cap);
+    }
+    *ret_len = len;
+    return buf;
+}
+
+static void test_copy_many_rows(void **state)
+{
+    struct result create = {0}, copy = {0}, check = {0}, escaped = {0};
+    struct store *s;
+    size_t len;
+    char *data = copy_rows(200000, false, &len);
+    char tuples[32];
+
+    NEED_SERVER();
+    assert_true(len > 8 * 1024 * 1024);
+    assert_int_equal(store_new(base, dburl, NULL, NULL, &s), 0);
+    store_query(s, "CREATE TEMP TABLE c (id int PRIMARY KEY, v text)", 0, NULL, on_result, &create);
+    assert_int_equal(store_copy(s, "COPY c (id, v) FROM STDIN; SELECT count(*) FROM c", data, len,
+                                on_result, &copy),
+                     0);
+    free(data); /* copied by store_copy */
+    store_query(s, "SELECT count(*) || ',' || sum(length(v)) || ',' || count(v) FROM c", 0, NULL,
+                on_result, &check);
+    store_query(s, "SELECT v FROM c WHERE id = 2", 0, NULL, on_result, &escaped);
+    WAIT_UNTIL(escaped.calls == 1, 30000);
+    assert_int_equal(create.status, PGRES_COMMAND_OK);
+    assert_false(copy.null_result);
+    assert_int_equal(copy.status, PGRES_TUPLES_OK);
+    assert_string_equal(copy.value, "200000");
+    assert_int_equal(check.status, PGRES_TUPLES_OK);
+    /* 199,998 padded values of 42 bytes, a backslash b tab c newline d return e (9 bytes),
+     * one NULL. */
+    snprintf(tuples, sizeof(tuples), "200000,%d,199999", 199998 * 42 + 9);
+    assert_string_equal(check.value, tuples);
+    assert_string_equal(escaped.value, "a\\b\tc\nd\re");
+    assert_true(copy.order < check.order);
+    store_free(s);
+    printf("checked: COPY of %zu bytes stored 200,000 rows with escapes and NULL; the "
+           "SELECT after it answered\n",
+           len);
+}
+
+static void test_copy_error_then_next_statement(void **state)
+{
+    struct result create = {0}, copy = {0}, next = {0}, small = {0}, count = {0};
+    struct store *s;
+    size_t len;
+    char *data = copy_rows(100000, true, &len);
+
+    NEED_SERVER();
+    assert_int_equal(store_new(base, dburl, NULL, NULL, &s), 0);
+    store_query(s, "CREATE TEMP TABLE d (id int PRIMARY KEY, v text)", 0, NULL, on_result, &create);
+    /* The duplicate is the second line: the server refuses it early and discards the MBs
+     * that follow, which must still be sent (or abandoned) without hanging. */
+    store_copy(s, "COPY d (id, v) FROM STDIN; INSERT INTO d VALUES (99, 'after')", data, len,
+               on_result, &copy);
+    free(data);
+    store_query(s, "SELECT count(*) FROM d", 0, NULL, on_result, &next);
+    store_copy(s, "COPY d (id, v) FROM STDIN", "5\tfive\n6\tsix\n", strlen("5\tfive\n6\tsix\n"),
+               on_result, &small);
+    store_query(s, "SELECT count(*) FROM d", 0, NULL, on_result, &count);
+    WAIT_UNTIL(count.calls == 1, 30000);
+    assert_false(copy.null_result);
+    assert_int_equal(copy.status, PGRES_FATAL_ERROR);
+    assert_string_equal(copy.sqlstate, "23505");
+    assert_int_equal(next.status, PGRES_TUPLES_OK);
+    assert_string_equal(next.value, "0");
+    assert_int_equal(small.status, PGRES_COMMAND_OK);
+    assert_string_equal(count.value, "2"); /* 5 and 6: not 99 */
+    assert_true(store_ready(s));
+    store_free(s);
+    printf("checked: refused COPY delivered 23505, the INSERT after it did not run; the next "
+           "statement and COPY ran\n");
+}
+
+/* pg_stat_progress_copy shows rows of our COPY into copy_slow processed on the server. */
+static bool copy_in_progress(void)
+{
+    PGconn *c = PQconnectdb(dburl);
+    PGresult *r;
+    bool yes;
+
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    r = PQexec(c, "SELECT count(*) FROM pg_stat_progress_copy"
+                  " WHERE relid = 'copy_slow'::regclass AND tuples_processed > 0");
+    yes = PQresultStatus(r) == PGRES_TUPLES_OK && strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+    PQclear(r);
+    PQfinish(c);
+    return yes;
+}
+
+static void test_copy_interrupted_by_stop(void **state)
+{
+    struct seen ev = {0};
+    struct result copy = {0}, after = {0}, count = {0};
+    struct store *s;
+    size_t len;
+    char *data = copy_rows(100000, false, &len);
+
+    NEED_SERVER();
+    if (!getenv("MAINTQ_STACK")) {
+        fprintf(stderr, "MAINTQ_STACK is not set: interrupted COPY test skipped\n");
+        skip();
+    }
+    /* Every row sleeps 10 ms in a trigger: the server reads the MBs slowly, so the copy is
+     * certainly still going (and our socket full) when PostgreSQL stops. */
+    exec_blocking("SET client_min_messages = warning; DROP TABLE IF EXISTS copy_slow");
+    exec_blocking("CREATE TABLE copy_slow (id int PRIMARY KEY, v text)");
+    exec_blocking("CREATE OR REPLACE FUNCTION copy_slow_row() RETURNS trigger LANGUAGE plpgsql"
+                  " AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN NEW; END $$");
+    exec_blocking("CREATE TRIGGER copy_slow_row BEFORE INSERT ON copy_slow"
+                  " FOR EACH ROW EXECUTE FUNCTION copy_slow_row()");
+    assert_int_equal(store_new(base, dburl, &events, &ev, &s), 0);
+    store_copy(s, "COPY copy_slow (id, v) FROM STDIN", data, len, on_result, &copy);
+    free(data);
+    WAIT_UNTIL(copy_in_progress(), 10000);
+    assert_true(copy_in_progress());
+    assert_int_equal(copy.calls, 0);
+    assert_int_equal(stack("pg-stop"), 0);
+    WAIT_UNTIL(copy.calls == 1, 15000);
+    assert_int_equal(copy.calls, 1);
+    assert_true(copy.null_result);
+    assert_int_equal(ev.disconnected, 1);
+    printf("checked: COPY interrupted by a stop delivered NULL: %s\n", ev.reason);
+
+    assert_int_equal(stack("pg-start"), 0);
+    WAIT_UNTIL(ev.connected == 2, 20000);
+    assert_int_equal(ev.connected, 2);
+    store_copy(s, "DROP TRIGGER copy_slow_row ON copy_slow", NULL, 0, on_result, &after);
+    store_query(s, "SELECT count(*) FROM copy_slow", 0, NULL, on_result, &count);
+    WAIT_UNTIL(count.calls == 1, 10000);
+    assert_int_equal(after.status, PGRES_COMMAND_OK); /* not a COPY: runs as usual */
+    assert_int_equal(count.status, PGRES_TUPLES_OK);
+    assert_string_equal(count.value, "0");
+    store_free(s);
+    exec_blocking("DROP TABLE copy_slow");
+    exec_blocking("DROP FUNCTION copy_slow_row()");
+    printf("checked: after the restart nothing of the interrupted COPY is stored\n");
+}
+
 struct free_from_callback {
     struct store *s;
     int calls;
@@ -406,7 +572,10 @@ int main(void)
         cmocka_unit_test(test_wrong_password_and_refused_port),
         cmocka_unit_test(test_notify_reaches_listener),
         cmocka_unit_test(test_free_never_calls_back),
+        cmocka_unit_test(test_copy_many_rows),
+        cmocka_unit_test(test_copy_error_then_next_statement),
         cmocka_unit_test(test_restart_fails_statements_and_reconnects),
+        cmocka_unit_test(test_copy_interrupted_by_stop),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
