@@ -2,6 +2,7 @@
  * schedule object or {"schedules": [...]}, as schedule.c loads them. */
 #include "sched_doc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,54 +14,49 @@ void sched_doc_cache_release(struct sched_doc_cache *cache)
     cache->byname = NULL;
 }
 
-static void index_one(json_t *byname, json_t *obj)
+/* Keeps the compact text of each named document, not its tree: the text is a tenth of the
+ * size, and it is all sched_doc_json hands out. */
+static int index_one(json_t *doc, size_t index, void *data)
 {
-    const char *name = json_string_value(json_object_get(obj, "name"));
+    json_t *byname = data;
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    char *text;
+    int r;
 
-    if (json_is_object(obj) && name)
-        json_object_set(byname, name, obj);
+    if (!json_is_object(doc) || !name)
+        return 0;
+    text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return -ENOMEM;
+    r = json_object_set_new(byname, name, json_string(text)) < 0 ? -ENOMEM : 0;
+    free(text);
+    return r;
 }
 
 static int cache_load(struct sched_doc_cache *cache, const char *path)
 {
-    json_t *root, *list, *byname;
-    size_t i;
-    json_t *v;
+    json_t *byname;
 
     sched_doc_cache_release(cache);
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
-    if (!root)
-        return -1;
     byname = json_object();
     cache->path = strdup(path);
-    if (!byname || !cache->path) {
+    if (!byname || !cache->path || schedule_file_foreach(path, index_one, byname, NULL) < 0) {
         json_decref(byname);
-        json_decref(root);
         return -1;
     }
-    list = json_object_get(root, "schedules");
-    if (json_is_array(list)) {
-        json_array_foreach(list, i, v)
-            index_one(byname, v);
-    } else {
-        index_one(byname, root);
-    }
-    json_decref(root);
     cache->byname = byname;
     return 0;
 }
 
 char *sched_doc_json(const struct schedule *s, struct sched_doc_cache *cache)
 {
-    json_t *obj;
+    const char *text;
 
     if (!s->file)
         return NULL;
     if (!cache->path || strcmp(cache->path, s->file) != 0 || !cache->byname)
         if (cache_load(cache, s->file) < 0)
             return NULL;
-    obj = json_object_get(cache->byname, s->name);
-    if (!obj)
-        return NULL;
-    return json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    text = json_string_value(json_object_get(cache->byname, s->name));
+    return text ? strdup(text) : NULL;
 }

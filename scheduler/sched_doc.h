@@ -11,7 +11,7 @@
 
 struct sched_doc_cache {
     char *path;     /* owned: the file indexed */
-    json_t *byname; /* owned: name -> schedule object */
+    json_t *byname; /* owned: name -> the document's compact text (a json string) */
 };
 
 /* The compact JSON text (sorted keys) of s's document in its file, caller frees with

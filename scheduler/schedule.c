@@ -118,11 +118,9 @@ static struct schedule *schedule_free(struct schedule *s)
     if (!s)
         return NULL;
     free(s->name);
-    free(s->file);
     free(s->cron_text);
     cron_free(s->cron);
-    free(s->zone_name);
-    json_decref(s->job);
+    free(s->job_json);
     window_free(s->window);
     free(s);
     return NULL;
@@ -275,13 +273,13 @@ fail:
 }
 
 /* Checks the job template: only descriptor fields the schedule may set, every one valid,
- * a known job type whose params pass its check. *ret is a new copy. */
-static int template_from_json(const struct load_ctx *cx, json_t *v, json_t **ret)
+ * a known job type whose params pass its check. *ret is its compact text (free()). */
+static int template_from_json(const struct load_ctx *cx, json_t *v, char **ret)
 {
     struct errbuf e = {""};
     struct descriptor *d = NULL;
     const struct job_type *type;
-    json_t *copy;
+    char *copy;
     int r;
 
     if (!json_is_object(v))
@@ -311,7 +309,7 @@ static int template_from_json(const struct load_ctx *cx, json_t *v, json_t **ret
         r = nested_error(cx, "job", e.msg);
         goto out;
     }
-    copy = json_deep_copy(v);
+    copy = json_dumps(v, JSON_COMPACT);
     if (!copy) {
         r = -ENOMEM;
         goto out;
@@ -388,7 +386,7 @@ static int schedule_from_json(struct load_ctx *cx, json_t *obj, struct schedule 
     r = cron_field(cx, json_object_get(obj, "cron"), "cron", s->zone, &s->cron);
     if (r < 0)
         goto fail;
-    r = template_from_json(cx, json_object_get(obj, "job"), &s->job);
+    r = template_from_json(cx, json_object_get(obj, "job"), &s->job_json);
     if (r < 0)
         goto fail;
     v = json_object_get(obj, "misfire");
@@ -429,10 +427,10 @@ static int schedule_from_json(struct load_ctx *cx, json_t *obj, struct schedule 
         goto fail;
 
     s->name = strdup(cx->name);
-    s->file = strdup(cx->file);
+    s->file = cx->file;
     s->cron_text = strdup(json_string_value(json_object_get(obj, "cron")));
-    s->zone_name = strdup(zone);
-    if (!s->name || !s->file || !s->cron_text || !s->zone_name) {
+    s->zone_name = tz_name(s->zone);
+    if (!s->name || !s->cron_text) {
         r = -ENOMEM;
         goto fail;
     }
@@ -508,21 +506,86 @@ fail:
     return r;
 }
 
-/* Loads one file's schedules and appends them to set. */
-static int load_file(struct schedule_set *set, const char *path, struct errbuf *eb)
+/* JSON's insignificant whitespace (RFC 8259). */
+static size_t skip_ws(const char *t, size_t len, size_t i)
 {
-    struct load_ctx cx = {.set = set, .file = path, .eb = eb};
-    json_error_t jerr;
-    json_t *root = NULL, *list;
-    char *text = NULL;
-    size_t len = 0;
-    int r;
+    while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+        i++;
+    return i;
+}
 
-    r = read_whole_file(path, &text, &len, eb);
-    if (r < 0)
-        return r;
+/* Walks text of the form {"schedules": [{...}, ...]} one element at a time, so that only
+ * one schedule's tree exists at once: jansson builds about 1.5 KB of nodes per schedule,
+ * which for a file of 10,000 was most of the daemon's memory. Returns 1 when the whole text
+ * has exactly that form, every element being an object that parses (cb, when not NULL, was
+ * called for each, in order), 0 when it does not (the caller parses the whole document
+ * instead, which decides every error message; cb may have been called for some elements),
+ * or cb's negative result. Anything unusual — another key, an escaped key, a scalar element,
+ * a syntax error — is a 0 rather than an error of its own, so that error messages and their
+ * order stay those of the whole-document path. */
+static int stream_docs(const char *text, size_t len,
+                       int (*cb)(json_t *doc, size_t index, void *data), void *data)
+{
+    static const char key[] = "\"schedules\"";
+    size_t i = skip_ws(text, len, 0), index = 0;
+
+    if (i >= len || text[i] != '{')
+        return 0;
+    i = skip_ws(text, len, i + 1);
+    if (len - i < sizeof(key) - 1 || memcmp(text + i, key, sizeof(key) - 1) != 0)
+        return 0;
+    i = skip_ws(text, len, i + sizeof(key) - 1);
+    if (i >= len || text[i] != ':')
+        return 0;
+    i = skip_ws(text, len, i + 1);
+    if (i >= len || text[i] != '[')
+        return 0;
+    i = skip_ws(text, len, i + 1);
+    while (i >= len || text[i] != ']') {
+        json_error_t jerr;
+        json_t *doc;
+        int r;
+
+        if (i >= len || text[i] != '{')
+            return 0;
+        /* Without the EOF check the decoder stops right after the object's closing brace
+         * and reports in position how many bytes it read. */
+        doc = json_loadb(text + i, len - i, JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES, &jerr);
+        if (!doc || jerr.position <= 0 || (size_t)jerr.position > len - i) {
+            json_decref(doc);
+            return 0;
+        }
+        i += (size_t)jerr.position;
+        index++;
+        r = cb ? cb(doc, index, data) : 0;
+        json_decref(doc);
+        if (r < 0)
+            return r;
+        i = skip_ws(text, len, i);
+        if (i < len && text[i] == ',') {
+            i = skip_ws(text, len, i + 1);
+            if (i < len && text[i] == ']')
+                return 0; /* a trailing comma: the whole-document parse names it */
+        } else if (i >= len || text[i] != ']') {
+            return 0;
+        }
+    }
+    i = skip_ws(text, len, i + 1);
+    if (i >= len || text[i] != '}')
+        return 0;
+    return skip_ws(text, len, i + 1) == len;
+}
+
+/* The whole-document path: any form, every error message. */
+static int whole_docs(const char *path, const char *text, size_t len,
+                      int (*cb)(json_t *doc, size_t index, void *data), void *data,
+                      struct errbuf *eb)
+{
+    json_error_t jerr;
+    json_t *root, *list;
+    int r = 0;
+
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    free(text);
     if (!root) {
         errbuf_set(eb, "%s: invalid json at line %d column %d: %s", path, jerr.line, jerr.column,
                    jerr.text);
@@ -545,24 +608,71 @@ static int load_file(struct schedule_set *set, const char *path, struct errbuf *
         r = -EINVAL;
         goto out;
     }
-    for (size_t i = 0; i < (list ? json_array_size(list) : 1); i++) {
-        struct schedule *s = NULL;
-
-        cx.index = i + 1;
-        cx.name = NULL;
-        r = schedule_from_json(&cx, list ? json_array_get(list, i) : root, &s);
-        if (r < 0)
-            goto out;
-        r = set_append(set, s);
-        if (r < 0) {
-            schedule_free(s);
-            goto out;
-        }
-    }
-    r = 0;
+    for (size_t i = 0; i < (list ? json_array_size(list) : 1) && r >= 0; i++)
+        r = cb(list ? json_array_get(list, i) : root, i + 1, data);
 out:
     json_decref(root);
     return r;
+}
+
+int schedule_file_foreach(const char *path, int (*cb)(json_t *doc, size_t index, void *data),
+                          void *data, struct errbuf *eb)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int r;
+
+    r = read_whole_file(path, &text, &len, eb);
+    if (r < 0)
+        return r;
+    /* A first streaming pass only checks the form and the syntax, calling nothing; the second
+     * calls cb. Parsing twice costs a few milliseconds per megabyte; in exchange, a file that
+     * is not of the usual form or is broken anywhere is handled by the whole-document path
+     * alone, before cb has seen any of it, so both paths report the same errors in the same
+     * order. */
+    if (stream_docs(text, len, NULL, NULL) == 1) {
+        r = stream_docs(text, len, cb, data);
+        if (r == 0)
+            r = -ENOMEM; /* the same text parsed a moment ago: only memory can fail */
+        else if (r == 1)
+            r = 0;
+    } else {
+        r = whole_docs(path, text, len, cb, data, eb);
+    }
+    free(text);
+    return r;
+}
+
+static int load_doc(json_t *doc, size_t index, void *data)
+{
+    struct load_ctx *cx = data;
+    struct schedule *s = NULL;
+    int r;
+
+    cx->index = index;
+    cx->name = NULL;
+    r = schedule_from_json(cx, doc, &s);
+    if (r < 0)
+        return r;
+    r = set_append(cx->set, s);
+    if (r < 0)
+        schedule_free(s);
+    return r;
+}
+
+/* Loads one file's schedules and appends them to set. */
+static int load_file(struct schedule_set *set, const char *path, struct errbuf *eb)
+{
+    struct load_ctx cx = {.set = set, .eb = eb};
+    char **files = realloc(set->files, (set->n_files + 1) * sizeof(*files));
+
+    if (!files)
+        return -ENOMEM;
+    set->files = files;
+    if (!(set->files[set->n_files] = strdup(path)))
+        return -ENOMEM;
+    cx.file = set->files[set->n_files++];
+    return schedule_file_foreach(path, load_doc, &cx, eb);
 }
 
 struct name_pos {
@@ -714,6 +824,9 @@ struct schedule_set *schedule_set_free(struct schedule_set *set)
     for (size_t i = 0; i < set->n_zones; i++)
         tz_free(set->zones[i]);
     free(set->zones);
+    for (size_t i = 0; i < set->n_files; i++)
+        free(set->files[i]);
+    free(set->files);
     free(set);
     return NULL;
 }
@@ -945,9 +1058,9 @@ int schedule_build_descriptor(const struct schedule *s, int64_t tick_us, int64_t
                    s->name, tick_us);
         return r;
     }
-    obj = json_deep_copy(s->job);
+    obj = json_loads(s->job_json, 0, NULL);
     if (!obj)
-        return -ENOMEM;
+        return -ENOMEM; /* the text was written by json_dumps: only memory can fail */
     r = -ENOMEM;
     if (json_object_set_new(obj, "id", json_string(id)) < 0 ||
         json_object_set_new(obj, "schedule", json_string(s->name)) < 0 ||
