@@ -38,9 +38,12 @@ trap cleanup EXIT
 now_us() { echo "${EPOCHREALTIME/./}"; }
 sql() { psql -X -q -A -t -d "$MAINTQ_DATABASE_URL" -c "$1"; }
 rcli() { redis-cli --no-auth-warning -u "$MAINTQ_REDIS_URL" "$@"; }
+# The queue stream is empty here (every run ends with it drained) and is kept: deleting it
+# would delete the consumer group too, and a running worker would spend its NOGROUP
+# retries recreating it, which would show up as latency.
 reset() {
     sql "TRUNCATE maintq.job_runs" >/dev/null
-    rcli DEL '{maintq}:q:default' '{maintq}:delayed' '{maintq}:dead' >/dev/null
+    rcli DEL '{maintq}:delayed' '{maintq}:dead' >/dev/null
 }
 # Waits until every entry is acknowledged (acks follow commits, so then every row is in),
 # polling Redis: a count(*) on the growing table every few ms would itself load Postgres.
