@@ -17,6 +17,7 @@
 
 enum run_state {
     RUN_NEW,
+    RUN_CHECKING, /* a scheduled tick: has this job id already finished? */
     RUN_LOCKING,
     RUN_RUNNING,
     RUN_RECORDING,

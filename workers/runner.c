@@ -20,6 +20,7 @@
 #include "job_run.h"
 #include "result_sink.h"
 #include "rq_scripts.h"
+#include "store.h"
 
 #define LOCK_TTL_MS 30000
 #define LOCK_RENEW_MS 10000
@@ -28,6 +29,7 @@
 
 static const char *const run_state_names[] = {
     [RUN_NEW] = "new",
+    [RUN_CHECKING] = "checking",
     [RUN_LOCKING] = "locking",
     [RUN_RUNNING] = "running",
     [RUN_RECORDING] = "recording",
@@ -461,6 +463,48 @@ static void start_locking(struct job_run *run)
     send_lock_acquire(run);
 }
 
+/* --- scheduled ticks ---------------------------------------------------------------- */
+
+static void start_work(struct job_run *run)
+{
+    if (run->d->lock)
+        start_locking(run);
+    else
+        start_handler(run);
+}
+
+/* A scheduled tick's job id is derived from the schedule and the tick, so a tick enqueued
+ * twice (Redis lost its last writes and the scheduler fired again, or a run-now raced a
+ * fire) carries the same id: if that id already has a final row, the job has run. */
+static const char finished_sql[] =
+    "SELECT 1 FROM maintq.job_runs WHERE job_id = $1::uuid"
+    " AND status NOT IN ('failed', 'timeout', 'cancelled') LIMIT 1";
+
+static void on_checked(struct store *db, const PGresult *res, void *data)
+{
+    struct job_run *run = data;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+        log_info("job %s (schedule %s) already finished: not running it again", run->d->id,
+                 run->d->schedule);
+        run->action = FINISH_ACK;
+        run->has_row = false;
+        conclude(run);
+        return;
+    }
+    /* No final row, or Postgres cannot say: run it (its row write is idempotent). */
+    start_work(run);
+}
+
+static void start_checking(struct job_run *run)
+{
+    const char *params[1] = {run->d->id};
+
+    run->state = RUN_CHECKING;
+    if (store_query(run->child->db, finished_sql, 1, params, on_checked, run) < 0)
+        start_work(run);
+}
+
 /* --- the state machine -------------------------------------------------------------- */
 
 static void validate(struct job_run *run)
@@ -519,10 +563,10 @@ static void validate(struct job_run *run)
         conclude_early(run, JOB_STATUS_MISSED_WINDOW, "not started before not_after");
         return;
     }
-    if (run->d->lock)
-        start_locking(run);
+    if (run->d->schedule)
+        start_checking(run);
     else
-        start_handler(run);
+        start_work(run);
 }
 
 static void drive(struct job_run *run)
@@ -543,6 +587,7 @@ static void drive(struct job_run *run)
          * acknowledged by one script call. */
         inflight_schedule_finish(c);
         break;
+    case RUN_CHECKING:
     case RUN_LOCKING:
     case RUN_RUNNING:
     case RUN_RECORDING:
