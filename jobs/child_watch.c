@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include "clock.h"
+
 struct child {
     struct child *next;
     struct child_watch *cw; /* borrowed: the list this entry is on */
@@ -27,8 +29,15 @@ struct child {
 struct child_watch {
     struct event_base *base; /* borrowed */
     struct event *sigchld;   /* owned */
+    struct event *poll;      /* owned: re-checks the children every second while any exist */
     struct child *children;  /* owned list */
 };
+
+/* A SIGCHLD that never reaches this loop (another event_base of the process took signal
+ * delivery, or the handler was replaced) would leave a dead child unreaped for good: its
+ * job never finishes and a zombie stays. While children are watched, the same check runs
+ * every second as well, so a missed signal costs at most that second. */
+#define CHILD_WATCH_POLL_MS 1000
 
 static void child_unlink_free(struct child *c)
 {
@@ -125,6 +134,15 @@ static void on_kill_deadline(evutil_socket_t fd, short what, void *arg)
     /* else the SIGCHLD that follows the SIGKILL reaps the leader and frees the entry. */
 }
 
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct child_watch *cw = arg;
+
+    on_sigchld(SIGCHLD, EV_SIGNAL, cw);
+    if (!cw->children)
+        event_del(cw->poll);
+}
+
 int child_watch_new(struct event_base *base, struct child_watch **ret_cw)
 {
     struct child_watch *cw = calloc(1, sizeof(*cw));
@@ -134,7 +152,8 @@ int child_watch_new(struct event_base *base, struct child_watch **ret_cw)
         return -ENOMEM;
     cw->base = base;
     cw->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, cw);
-    if (!cw->sigchld || evsignal_add(cw->sigchld, NULL) < 0) {
+    cw->poll = event_new(base, -1, EV_PERSIST, on_poll, cw);
+    if (!cw->sigchld || !cw->poll || evsignal_add(cw->sigchld, NULL) < 0) {
         r = -ENOMEM;
         goto fail;
     }
@@ -161,6 +180,8 @@ struct child_watch *child_watch_free(struct child_watch *cw)
     }
     if (cw->sigchld)
         event_free(cw->sigchld);
+    if (cw->poll)
+        event_free(cw->poll);
     free(cw);
     return NULL;
 }
@@ -181,6 +202,11 @@ int child_watch_add(struct child_watch *cw, pid_t pid,
     c->userdata = userdata;
     c->next = cw->children;
     cw->children = c;
+    if (!event_pending(cw->poll, EV_TIMEOUT, NULL)) {
+        struct timeval tv = clock_timeval_from_ms(CHILD_WATCH_POLL_MS);
+
+        event_add(cw->poll, &tv);
+    }
     return 0;
 }
 
