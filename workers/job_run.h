@@ -43,9 +43,9 @@ struct job_run {
 
     struct child_stream *stream;  /* borrowed */
     char entry_id[48];
-    char *raw;                    /* owned: the descriptor text as read (NULL if none) */
+    char *raw;                    /* in text: the descriptor as read (NULL if none) */
     size_t raw_len;
-    char *note;                   /* owned: the entry's r field */
+    char *note;                   /* in text: the entry's r field (NULL if none) */
     int64_t attempt;
     int64_t max_attempts;
     struct descriptor *d;         /* owned, NULL when the entry did not parse */
@@ -73,6 +73,10 @@ struct job_run {
     size_t body_len;
     int64_t delay_ms;
     char *dead_reason;            /* owned: error text of the dead letter */
+
+    /* raw and note, NUL-terminated, in the run's own allocation: one malloc per entry
+     * fewer on a path taken tens of thousands of times a second. */
+    char text[];
 };
 
 /* Frees the run and everything it owns, whatever its state (cancels a running handler). */

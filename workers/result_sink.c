@@ -17,7 +17,6 @@
 #include "result_sink.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,19 +53,6 @@ static const char copy_sql[] =
     " started_at, finished_at, worker, params, result, error, lock_fence) FROM STDIN;"
     " SELECT pg_notify('maintq_results', '')";
 
-/* copy_sql's columns in order. A jsonb column takes the value's JSON text whatever its
- * type; another takes a string's characters, or the JSON text of a number or boolean
- * (what json_populate_recordset did). A missing key or a JSON null is SQL NULL. */
-static const struct {
-    const char *name;
-    bool jsonb;
-} copy_columns[] = {
-    {"job_id", false},      {"attempt", false},       {"type", false},   {"queue", false},
-    {"schedule", false},    {"scheduled_for", false}, {"status", false}, {"started_at", false},
-    {"finished_at", false}, {"worker", false},        {"params", true},  {"result", true},
-    {"error", false},       {"lock_fence", false},
-};
-
 /* How the in-flight batch was sent. */
 enum sink_form {
     FORM_COPY,
@@ -79,12 +65,14 @@ struct textbuf {
     size_t len, cap;
 };
 
+/* A queued row and, after it in the same allocation, the text of its strings. */
 struct sink_row {
-    json_t *row; /* owned */
+    struct result_row row; /* strings point into text; params/result are owned references */
     void (*committed)(void *data);
     void *data;
     bool sanitized; /* params/result already replaced after a rejection */
     struct sink_row *next;
+    char text[];
 };
 
 struct result_sink {
@@ -105,6 +93,13 @@ struct result_sink {
 };
 
 static void flush(struct result_sink *s);
+
+static void free_row(struct sink_row *r)
+{
+    json_decref(r->row.params);
+    json_decref(r->row.result);
+    free(r);
+}
 
 static int tb_reserve(struct textbuf *b, size_t more)
 {
@@ -178,40 +173,124 @@ static int tb_put_json(const char *p, size_t n, void *data)
     return tb_put_escaped(data, p, n) < 0 ? -1 : 0;
 }
 
-/* Appends one row as a line of COPY text. */
-static int put_copy_row(struct textbuf *b, const json_t *row)
+/* Digits by hand, not snprintf: a row has two or three integers. */
+static int tb_put_int(struct textbuf *b, int64_t v)
 {
-    char num[32];
-    size_t i;
+    char buf[24];
+    char *p = buf + sizeof(buf);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return tb_put(b, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+/* A text column: up to the NUL, as PostgreSQL text cannot hold one; NULL is SQL NULL. */
+static int tb_put_text(struct textbuf *b, const char *str)
+{
+    return str ? tb_put_escaped(b, str, strlen(str)) : tb_put(b, "\\N", 2);
+}
+
+static int tb_put_time(struct textbuf *b, int64_t us)
+{
+    char buf[CLOCK_RFC3339_MAX];
+
+    clock_format_rfc3339_us(us, buf);
+    return tb_put(b, buf, strlen(buf));
+}
+
+/* A jsonb column takes the value's JSON text, which json_dump_callback writes with control
+ * characters escaped; the callback escapes it once more for COPY. */
+static int tb_put_jsonb(struct textbuf *b, const json_t *v)
+{
+    if (!v || json_is_null(v))
+        return tb_put(b, "\\N", 2);
+    return json_dump_callback(v, tb_put_json, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0 ? -ENOMEM
+                                                                                     : 0;
+}
+
+/* Appends one row as a line of COPY text, in copy_sql's column order. */
+static int put_copy_row(struct textbuf *b, const struct result_row *row)
+{
     int r = 0;
 
-    for (i = 0; i < sizeof(copy_columns) / sizeof(copy_columns[0]) && r == 0; i++) {
-        const json_t *v = json_object_get(row, copy_columns[i].name);
+    r |= tb_put_text(b, row->job_id);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_int(b, row->attempt);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_text(b, row->type);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_text(b, row->queue);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_text(b, row->schedule);
+    r |= tb_put(b, "\t", 1);
+    r |= row->has_scheduled_for ? tb_put_time(b, row->scheduled_for_us) : tb_put(b, "\\N", 2);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_text(b, row->status);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_time(b, row->started_us);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_time(b, row->finished_us);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_text(b, row->worker);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_jsonb(b, row->params);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_jsonb(b, row->result);
+    r |= tb_put(b, "\t", 1);
+    r |= tb_put_text(b, row->error);
+    r |= tb_put(b, "\t", 1);
+    r |= row->lock_fence ? tb_put_int(b, row->lock_fence) : tb_put(b, "\\N", 2);
+    r |= tb_put(b, "\n", 1);
+    return r ? -ENOMEM : 0;
+}
 
-        if (i > 0)
-            r = tb_put(b, "\t", 1);
-        if (r < 0)
-            break;
-        if (!v || json_is_null(v)) {
-            r = tb_put(b, "\\N", 2);
-        } else if (copy_columns[i].jsonb || !(json_is_string(v) || json_is_integer(v))) {
-            /* jsonb text is what json_dumps writes (control characters escaped); the
-             * callback escapes it once more for COPY. */
-            r = json_dump_callback(v, tb_put_json, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0 ? -ENOMEM
-                                                                                          : 0;
-        } else if (json_is_string(v)) {
-            /* Up to a NUL, as every C string the row was built from: PostgreSQL text
-             * cannot hold one. */
-            const char *str = json_string_value(v);
+static json_t *json_time(int64_t us)
+{
+    char buf[CLOCK_RFC3339_MAX];
 
-            r = tb_put_escaped(b, str, strlen(str));
-        } else {
-            int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return json_string(clock_format_rfc3339_us(us, buf));
+}
 
-            r = tb_put(b, num, (size_t)n);
-        }
+static json_t *json_text(const char *str)
+{
+    return str ? json_string(str) : json_null();
+}
+
+/* The row as a JSON object whose keys are job_runs columns, for json_populate_recordset. */
+static json_t *row_json(const struct result_row *row)
+{
+    json_t *o = json_object();
+    int r = 0;
+
+    if (!o)
+        return NULL;
+    r |= json_object_set_new(o, "job_id", json_text(row->job_id));
+    r |= json_object_set_new(o, "attempt", json_integer(row->attempt));
+    r |= json_object_set_new(o, "type", json_text(row->type));
+    r |= json_object_set_new(o, "queue", json_text(row->queue));
+    r |= json_object_set_new(o, "schedule", json_text(row->schedule));
+    r |= json_object_set_new(o, "scheduled_for", row->has_scheduled_for
+                                                     ? json_time(row->scheduled_for_us)
+                                                     : json_null());
+    r |= json_object_set_new(o, "status", json_text(row->status));
+    r |= json_object_set_new(o, "started_at", json_time(row->started_us));
+    r |= json_object_set_new(o, "finished_at", json_time(row->finished_us));
+    r |= json_object_set_new(o, "worker", json_text(row->worker));
+    r |= json_object_set_new(o, "params", row->params ? json_incref(row->params) : json_null());
+    r |= json_object_set_new(o, "result", row->result ? json_incref(row->result) : json_null());
+    r |= json_object_set_new(o, "error", json_text(row->error));
+    r |= json_object_set_new(o, "lock_fence",
+                             row->lock_fence ? json_integer(row->lock_fence) : json_null());
+    if (r) {
+        json_decref(o);
+        return NULL;
     }
-    return r < 0 ? r : tb_put(b, "\n", 1);
+    return o;
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -250,10 +329,16 @@ static void requeue_inflight(struct result_sink *s)
 static void sanitize(struct sink_row *r, const char *why)
 {
     json_t *note = json_pack("{s:s}", "unstorable", why);
+    json_t *empty = json_object();
 
-    json_object_set_new(r->row, "params", json_object());
-    if (note)
-        json_object_set_new(r->row, "result", note);
+    if (empty) {
+        json_decref(r->row.params);
+        r->row.params = empty;
+    }
+    if (note) {
+        json_decref(r->row.result);
+        r->row.result = note;
+    }
     r->sanitized = true;
 }
 
@@ -318,9 +403,8 @@ static void on_result(struct store *db, const PGresult *res, void *data)
     s->ninflight = 0;
     for (r = batch; r; r = next) {
         next = r->next;
-        json_decref(r->row);
         r->committed(r->data);
-        free(r);
+        free_row(r);
     }
     flush(s);
 }
@@ -335,8 +419,12 @@ static int send_insert(struct result_sink *s, struct sink_row *first, size_t n)
 
     if (!arr)
         return -ENOMEM;
-    for (; n > 0; first = first->next, n--)
-        json_array_append(arr, first->row);
+    for (; n > 0; first = first->next, n--) {
+        if (json_array_append_new(arr, row_json(&first->row)) < 0) {
+            json_decref(arr);
+            return -ENOMEM;
+        }
+    }
     text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     if (!text)
@@ -356,7 +444,7 @@ static int send_copy(struct result_sink *s, struct sink_row *first, size_t max, 
 
     s->copy.len = 0;
     for (; first && n < max && s->copy.len < SINK_COPY_BYTES_MAX && r == 0; first = first->next) {
-        r = put_copy_row(&s->copy, first->row);
+        r = put_copy_row(&s->copy, &first->row);
         n++;
     }
     if (r == 0)
@@ -427,18 +515,52 @@ int result_sink_new(struct event_base *base, struct store *db, struct result_sin
     return 0;
 }
 
-int result_sink_add(struct result_sink *s, json_t *row, void (*committed)(void *data),
-                    void *data)
+/* Copies str into the row's text at *pos; NULL stays NULL. */
+static const char *copy_text(struct sink_row *r, size_t *pos, const char *str)
 {
-    struct sink_row *r = calloc(1, sizeof(*r));
+    char *p;
+    size_t n;
 
-    if (!r) {
-        json_decref(row);
+    if (!str)
+        return NULL;
+    p = r->text + *pos;
+    n = strlen(str) + 1;
+    memcpy(p, str, n);
+    *pos += n;
+    return p;
+}
+
+static size_t text_size(const char *str)
+{
+    return str ? strlen(str) + 1 : 0;
+}
+
+int result_sink_add(struct result_sink *s, const struct result_row *row,
+                    void (*committed)(void *data), void *data)
+{
+    /* One allocation for the row and its strings: the sink's cost per job is mostly here. */
+    size_t size = text_size(row->job_id) + text_size(row->type) + text_size(row->queue) +
+                  text_size(row->status) + text_size(row->worker) + text_size(row->schedule) +
+                  text_size(row->error);
+    struct sink_row *r = malloc(sizeof(*r) + size);
+    size_t pos = 0;
+
+    if (!r)
         return -ENOMEM;
-    }
-    r->row = row;
+    r->row = *row;
+    r->row.job_id = copy_text(r, &pos, row->job_id);
+    r->row.type = copy_text(r, &pos, row->type);
+    r->row.queue = copy_text(r, &pos, row->queue);
+    r->row.status = copy_text(r, &pos, row->status);
+    r->row.worker = copy_text(r, &pos, row->worker);
+    r->row.schedule = copy_text(r, &pos, row->schedule);
+    r->row.error = copy_text(r, &pos, row->error);
+    r->row.params = row->params ? json_incref(row->params) : NULL;
+    r->row.result = row->result ? json_incref(row->result) : NULL;
     r->committed = committed;
     r->data = data;
+    r->sanitized = false;
+    r->next = NULL;
     *s->tail = r;
     s->tail = &r->next;
     s->queued++;
@@ -458,8 +580,7 @@ static void free_rows(struct sink_row *r)
     while (r) {
         struct sink_row *next = r->next;
 
-        json_decref(r->row);
-        free(r);
+        free_row(r);
         r = next;
     }
 }

@@ -78,8 +78,6 @@ void job_run_free(struct job_run *run)
         event_free(run->lock_timer);
     descriptor_free(run->d);
     json_decref(run->result);
-    free(run->raw);
-    free(run->note);
     free(run->error);
     free(run->body);
     free(run->dead_reason);
@@ -177,38 +175,28 @@ static void decide(struct job_run *run)
     }
 }
 
-static json_t *time_json(int64_t us)
-{
-    char buf[CLOCK_RFC3339_MAX];
-
-    if (us == DESCRIPTOR_TIME_UNSET)
-        return json_null();
-    return json_string(clock_format_rfc3339_us(us, buf));
-}
-
-static json_t *build_row(struct job_run *run)
+/* The attempt's row; its strings and JSON stay the run's (the sink copies what it keeps). */
+static void fill_row(const struct job_run *run, struct result_row *row)
 {
     const struct descriptor *d = run->d;
-    json_t *row = json_object();
 
-    if (!row)
-        return NULL;
-    json_object_set_new(row, "job_id", json_string(d->id));
-    json_object_set_new(row, "attempt", json_integer(run->attempt));
-    json_object_set_new(row, "type", json_string(d->type));
-    json_object_set_new(row, "queue", json_string(d->queue));
-    json_object_set_new(row, "schedule", d->schedule ? json_string(d->schedule) : json_null());
-    json_object_set_new(row, "scheduled_for", time_json(d->scheduled_for_us));
-    json_object_set_new(row, "status", json_string(job_status_name(run->status)));
-    json_object_set_new(row, "started_at", time_json(run->started_us));
-    json_object_set_new(row, "finished_at", time_json(run->finished_us));
-    json_object_set_new(row, "worker", json_string(run->child->consumer));
-    json_object_set(row, "params", d->params);
-    json_object_set(row, "result", run->result ? run->result : json_null());
-    json_object_set_new(row, "error", run->error ? json_string(run->error) : json_null());
-    json_object_set_new(row, "lock_fence",
-                        run->lock_fence ? json_integer(run->lock_fence) : json_null());
-    return row;
+    *row = (struct result_row){
+        .job_id = d->id,
+        .type = d->type,
+        .queue = d->queue,
+        .status = job_status_name(run->status),
+        .worker = run->child->consumer,
+        .schedule = d->schedule,
+        .error = run->error,
+        .attempt = run->attempt,
+        .has_scheduled_for = d->scheduled_for_us != DESCRIPTOR_TIME_UNSET,
+        .scheduled_for_us = d->scheduled_for_us,
+        .started_us = run->started_us,
+        .finished_us = run->finished_us,
+        .lock_fence = run->lock_fence,
+        .params = d->params,
+        .result = run->result,
+    };
 }
 
 static void on_row_committed(void *data)
@@ -237,18 +225,13 @@ static void conclude(struct job_run *run)
     if (run->started_us == 0)
         run->started_us = run->finished_us;
     if (run->has_row) {
-        json_t *row = build_row(run);
+        struct result_row row;
 
-        if (!row) {
-            log_error("job %s: out of memory building its row; entry left pending",
-                      run->d->id);
-            job_run_free(run);
-            return;
-        }
+        fill_row(run, &row);
         run->in_sink = true;
         c->unwritten++;
         run->state = RUN_RECORDING;
-        if (result_sink_add(c->sink, row, on_row_committed, run) < 0) {
+        if (result_sink_add(c->sink, &row, on_row_committed, run) < 0) {
             log_error("job %s: out of memory queueing its row; entry left pending",
                       run->d->id);
             job_run_free(run);
@@ -598,28 +581,35 @@ static void drive(struct job_run *run)
 
 int runner_start(struct child *c, struct child_stream *s, const struct rq_entry *e)
 {
-    struct job_run *run = calloc(1, sizeof(*run));
+    size_t raw_size = e->descriptor ? e->descriptor_len + 1 : 0;
+    size_t note_size = e->note ? strlen(e->note) + 1 : 0;
+    size_t id_len = strlen(e->id);
+    struct job_run *run;
 
+    if (raw_size > SIZE_MAX - sizeof(*run) - note_size)
+        return -ENOMEM;
+    run = calloc(1, sizeof(*run) + raw_size + note_size);
     if (!run)
         return -ENOMEM;
     run->child = c;
     run->stream = s;
     run->state = RUN_NEW;
-    snprintf(run->entry_id, sizeof(run->entry_id), "%s", e->id);
+    /* Truncated as snprintf would, without its cost: stream ids fit with room to spare. */
+    if (id_len >= sizeof(run->entry_id))
+        id_len = sizeof(run->entry_id) - 1;
+    memcpy(run->entry_id, e->id, id_len);
     run->attempt = e->attempt;
     run->max_attempts = e->max_attempts > 0 ? e->max_attempts : 0;
     if (e->descriptor) {
-        run->raw = malloc(e->descriptor_len + 1);
-        if (!run->raw) {
-            free(run);
-            return -ENOMEM;
-        }
+        run->raw = run->text;
         memcpy(run->raw, e->descriptor, e->descriptor_len);
         run->raw[e->descriptor_len] = '\0';
         run->raw_len = e->descriptor_len;
     }
-    if (e->note)
-        run->note = strdup(e->note);
+    if (e->note) {
+        run->note = run->text + raw_size;
+        memcpy(run->note, e->note, note_size);
+    }
     run->next = c->runs;
     if (c->runs)
         c->runs->prev = run;
