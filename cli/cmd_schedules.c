@@ -329,18 +329,14 @@ out:
 
 /* ---- run-now ------------------------------------------------------------------------- */
 
-/* Loads name's recorded definition as a schedule set of one (via a private temp file: the
- * schedule loader reads files). */
+/* Loads name's recorded definition (maintq.schedules.definition) as a set of one. */
 static int load_definition(PGconn *pg, const char *name, struct schedule_set **ret)
 {
     const char *params[1] = {name};
     PGresult *res = PQexecParams(pg, "SELECT definition::text FROM maintq.schedules WHERE name = $1",
                                  1, NULL, params, NULL, NULL, 0);
-    char path[] = "/tmp/maintq-run-now-XXXXXX.json";
-    const char *paths[1] = {path};
     struct errbuf eb = {{0}};
-    int fd = -1, r = -1;
-    FILE *f;
+    int r = -1;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         cli_error(cmd, "postgres: %s", PQresultErrorMessage(res));
@@ -350,27 +346,13 @@ static int load_definition(PGconn *pg, const char *name, struct schedule_set **r
         cli_error(cmd, "no schedule \"%s\" (maintq-scheduler records what it loads)", name);
         goto out;
     }
-    fd = mkstemps(path, 5);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        cli_error(cmd, "cannot write a temporary file: %s", strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    fputs(PQgetvalue(res, 0, 0), f);
-    if (fclose(f) != 0) {
-        cli_error(cmd, "cannot write a temporary file: %s", strerror(errno));
-        goto out;
-    }
-    if (schedule_set_load_files(paths, 1, ret, &eb) < 0) {
+    if (schedule_set_load_text("maintq.schedules", PQgetvalue(res, 0, 0),
+                               (size_t)PQgetlength(res, 0, 0), ret, &eb) < 0) {
         cli_error(cmd, "the recorded definition of \"%s\" does not load: %s", name, eb.msg);
         goto out;
     }
     r = 0;
 out:
-    if (fd >= 0)
-        close(fd);
-    if (path[strlen(path) - 1] != 'X')
-        unlink(path);
     PQclear(res);
     return r;
 }

@@ -615,16 +615,13 @@ out:
     return r;
 }
 
-int schedule_file_foreach(const char *path, int (*cb)(json_t *doc, size_t index, void *data),
-                          void *data, struct errbuf *eb)
+/* Calls cb per schedule document of text; origin names it in errors (a file path). */
+static int text_foreach(const char *origin, const char *text, size_t len,
+                        int (*cb)(json_t *doc, size_t index, void *data), void *data,
+                        struct errbuf *eb)
 {
-    char *text = NULL;
-    size_t len = 0;
     int r;
 
-    r = read_whole_file(path, &text, &len, eb);
-    if (r < 0)
-        return r;
     /* A first streaming pass only checks the form and the syntax, calling nothing; the second
      * calls cb. Parsing twice costs a few milliseconds per megabyte; in exchange, a file that
      * is not of the usual form or is broken anywhere is handled by the whole-document path
@@ -637,8 +634,22 @@ int schedule_file_foreach(const char *path, int (*cb)(json_t *doc, size_t index,
         else if (r == 1)
             r = 0;
     } else {
-        r = whole_docs(path, text, len, cb, data, eb);
+        r = whole_docs(origin, text, len, cb, data, eb);
     }
+    return r;
+}
+
+int schedule_file_foreach(const char *path, int (*cb)(json_t *doc, size_t index, void *data),
+                          void *data, struct errbuf *eb)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int r;
+
+    r = read_whole_file(path, &text, &len, eb);
+    if (r < 0)
+        return r;
+    r = text_foreach(path, text, len, cb, data, eb);
     free(text);
     return r;
 }
@@ -660,19 +671,51 @@ static int load_doc(json_t *doc, size_t index, void *data)
     return r;
 }
 
-/* Loads one file's schedules and appends them to set. */
-static int load_file(struct schedule_set *set, const char *path, struct errbuf *eb)
+static int check_unique_names(const struct schedule_set *set, struct errbuf *eb);
+
+/* Records origin (a file path) in the set, which schedules borrow it from. */
+static int add_origin(struct schedule_set *set, const char *origin, const char **ret)
 {
-    struct load_ctx cx = {.set = set, .eb = eb};
     char **files = realloc(set->files, (set->n_files + 1) * sizeof(*files));
 
     if (!files)
         return -ENOMEM;
     set->files = files;
-    if (!(set->files[set->n_files] = strdup(path)))
+    if (!(set->files[set->n_files] = strdup(origin)))
         return -ENOMEM;
-    cx.file = set->files[set->n_files++];
-    return schedule_file_foreach(path, load_doc, &cx, eb);
+    *ret = set->files[set->n_files++];
+    return 0;
+}
+
+/* Loads one file's schedules and appends them to set. */
+static int load_file(struct schedule_set *set, const char *path, struct errbuf *eb)
+{
+    struct load_ctx cx = {.set = set, .eb = eb};
+    int r = add_origin(set, path, &cx.file);
+
+    return r < 0 ? r : schedule_file_foreach(path, load_doc, &cx, eb);
+}
+
+int schedule_set_load_text(const char *origin, const char *text, size_t len,
+                           struct schedule_set **ret, struct errbuf *eb)
+{
+    struct schedule_set *set = calloc(1, sizeof(*set));
+    struct load_ctx cx = {.set = set, .eb = eb};
+    int r;
+
+    if (!set)
+        return -ENOMEM;
+    r = add_origin(set, origin, &cx.file);
+    if (r >= 0)
+        r = text_foreach(origin, text, len, load_doc, &cx, eb);
+    if (r >= 0)
+        r = check_unique_names(set, eb);
+    if (r < 0) {
+        schedule_set_free(set);
+        return r;
+    }
+    *ret = set;
+    return 0;
 }
 
 struct name_pos {

@@ -73,6 +73,10 @@ int schedule_set_load_dir(const char *dir, struct schedule_set **ret, struct err
 /* Loads the given files (for `maintq schedules check FILE...`). */
 int schedule_set_load_files(const char *const *paths, size_t n, struct schedule_set **ret,
                             struct errbuf *eb);
+/* The same for text already in memory (a definition recorded in Postgres); origin stands
+ * for the file name in error messages. */
+int schedule_set_load_text(const char *origin, const char *text, size_t len,
+                           struct schedule_set **ret, struct errbuf *eb);
 /* Calls cb once per schedule document of the file at path, in file order, with the document
  * (borrowed for the call: valid only until cb returns) and its 1-based position; stops at
  * the first negative return of cb and returns it. A file of the usual form

@@ -724,6 +724,27 @@ static void test_descriptor_of_a_tick_is_complete_and_valid(void **state)
     schedule_set_free(set);
 }
 
+/* A definition recorded in Postgres loads from text, with its origin named in errors. */
+static void test_definition_text_loads_and_errors_name_its_origin(void **state)
+{
+    static const char good[] =
+        "{\"name\":\"from-db\",\"cron\":\"0 2 * * *\",\"job\":{\"type\":\"noop\"}}";
+    static const char bad[] =
+        "{\"name\":\"from-db\",\"cron\":\"0 25 * * *\",\"job\":{\"type\":\"noop\"}}";
+    struct schedule_set *set = NULL;
+    struct errbuf eb = {{0}};
+
+    assert_int_equal(schedule_set_load_text("maintq.schedules", good, sizeof(good) - 1, &set, &eb),
+                     0);
+    assert_int_equal(set->n, 1);
+    assert_non_null(schedule_set_find(set, "from-db"));
+    set = schedule_set_free(set);
+    assert_true(schedule_set_load_text("maintq.schedules", bad, sizeof(bad) - 1, &set, &eb) < 0);
+    assert_null(set);
+    assert_non_null(strstr(eb.msg, "maintq.schedules: schedule \"from-db\": cron: hour"));
+    printf("checked: %s\n", eb.msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_misfire_bound_on_a_long_outage),
         cmocka_unit_test(test_job_ids_are_deterministic_v7_and_match_an_independent_computation),
         cmocka_unit_test(test_descriptor_of_a_tick_is_complete_and_valid),
+        cmocka_unit_test(test_definition_text_loads_and_errors_name_its_origin),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
