@@ -62,7 +62,6 @@ struct submit_opts {
 struct pending_job {
     struct descriptor *d; /* owned */
     char *text;           /* owned */
-    char unique_key[300];
     int line;
 };
 
@@ -86,22 +85,29 @@ static void apply_defaults(json_t *obj, const struct submit_opts *o)
         set_opt_int(obj, "unique_for_s", (o->unique_for_us + 999999) / 1000000);
 }
 
-/* The default unique key: the type and a digest of the canonical params. */
-static int default_unique_key(const struct descriptor *d, char *buf, size_t size)
+/* Sets obj's unique_key to the default, the type and a digest of the canonical params,
+ * before validation. A type or params of the wrong kind is left for validation to name. */
+static int set_default_unique_key(json_t *obj)
 {
-    char *canon = json_dumps(d->params, JSON_COMPACT | JSON_SORT_KEYS);
+    const json_t *type = json_object_get(obj, "type"), *params = json_object_get(obj, "params");
+    char *canon = params ? json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
+    char key[160];
     size_t n;
 
+    if (!json_is_string(type) || (params && !json_is_object(params))) {
+        free(canon);
+        return 0;
+    }
     if (!canon)
         return -ENOMEM;
     EVP_Digest(canon, strlen(canon), md, &mdlen, EVP_sha256(), NULL);
     free(canon);
-    n = (size_t)snprintf(buf, size, "%s:", d->type);
-    for (unsigned int i = 0; i < 16 && n + 2 < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, "%02x", md[i]);
-    return 0;
+    n = (size_t)snprintf(key, sizeof(key), "%.64s:", json_string_value(type));
+    for (unsigned int i = 0; i < 16; i++)
+        n += (size_t)snprintf(key + n, sizeof(key) - n, "%02x", md[i]);
+    return json_object_set_new(obj, "unique_key", json_string(key)) < 0 ? -ENOMEM : 0;
 }
 
 /* Validates obj (borrowed) into a pending job. Prints nothing; eb names the field. */
@@ -115,24 +121,12 @@ static int prepare(json_t *obj, const struct submit_opts *o, struct pending_job 
     apply_defaults(obj, o);
     if (o->unique_for_us > 0 && !json_object_get(obj, "unique_key") && o->unique_key)
         json_object_set_new(obj, "unique_key", json_string(o->unique_key));
-    if (json_object_get(obj, "unique_for_s") && !json_object_get(obj, "unique_key")) {
-        /* Filled below from type and params; a placeholder keeps the pair rule happy. */
-        json_object_set_new(obj, "unique_key", json_string("-"));
-        r = descriptor_from_json(obj, 0, &p.d, eb);
-        if (r < 0)
-            return r;
-        if (default_unique_key(p.d, p.unique_key, sizeof(p.unique_key)) < 0 ||
-            !(free(p.d->unique_key), p.d->unique_key = strdup(p.unique_key))) {
-            descriptor_free(p.d);
-            return -ENOMEM;
-        }
-    } else {
-        r = descriptor_from_json(obj, 0, &p.d, eb);
-        if (r < 0)
-            return r;
-        if (p.d->unique_key)
-            snprintf(p.unique_key, sizeof(p.unique_key), "%s", p.d->unique_key);
-    }
+    if (json_object_get(obj, "unique_for_s") && !json_object_get(obj, "unique_key") &&
+        set_default_unique_key(obj) < 0)
+        return -ENOMEM;
+    r = descriptor_from_json(obj, 0, &p.d, eb);
+    if (r < 0)
+        return r;
     t = job_type_find(p.d->type);
     if (!t) {
         errbuf_set(eb, "type: unknown job type \"%s\"", p.d->type);
@@ -209,7 +203,7 @@ static int send_jobs(redisContext *ctx, const struct submit_opts *o, struct pend
             e |= rq_args_push_int(&a, d->max_attempts);
             e |= rq_args_push_int(&a, o->delay_us / 1000);
             e |= rq_args_push_int(&a, d->unique_for_s * 1000);
-            e |= rq_args_push_str(&a, jobs[i].unique_key);
+            e |= rq_args_push_str(&a, d->unique_key ? d->unique_key : "");
         }
         if (e == 0)
             e = redisAppendCommandArgv(ctx, a.argc, a.cargv, a.argvlen) == REDIS_OK ? 0 : -1;
