@@ -53,7 +53,8 @@ struct job_type {
     void (*cancel)(struct job_exec *x);
 };
 
-/* Settings the worker gives every handler (from its config; borrowed, outlive the run). */
+/* Settings the worker gives every handler (from its config; borrowed). They are valid while
+ * start() runs: a reload may replace them afterwards, so a handler copies what it keeps. */
 struct job_env {
     const char *const *exec_allow; /* NULL-terminated absolute paths `exec` may run */
 };

@@ -191,11 +191,6 @@ static void on_promote_timer(evutil_socket_t fd, short what, void *arg)
         add_ms(c->promote_timer, PROMOTE_MAX_WAIT_MS);
 }
 
-struct reclaim_call {
-    struct child *c;
-    struct child_stream *s;
-};
-
 static void on_reclaimed(struct redis_conn *rc, struct redisReply *reply, void *data)
 {
     struct child_stream *s = data;
@@ -299,18 +294,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         log_error("reload failed, keeping the running configuration: %s", eb.msg);
         return;
     }
-    if (c->nold_cfgs == (int)(sizeof(c->old_cfgs) / sizeof(c->old_cfgs[0]))) {
-        log_error("reload refused: too many reloads in this process; restart it");
-        worker_config_free(nc);
-        return;
-    }
     if (load_keyring(c, nc) < 0) {
         log_error("reload failed: bad signing_keys; keeping the running configuration");
         worker_config_free(nc);
         return;
     }
-    /* Runs borrow strings of the old config (exec allowlist): keep it until exit. */
-    c->old_cfgs[c->nold_cfgs++] = c->cfg;
+    worker_config_free(c->cfg);
     c->cfg = nc;
     c->env.exec_allow = (const char *const *)nc->exec_allow;
     log_info("configuration reloaded");
@@ -396,8 +385,6 @@ static void child_free(struct child *c)
     c->keyring = descriptor_keyring_free(c->keyring);
     c->children = child_watch_free(c->children);
     free(c->streams);
-    for (int i = 0; i < c->nold_cfgs; i++)
-        worker_config_free(c->old_cfgs[i]);
     if (c->base)
         event_base_free(c->base);
 }
@@ -438,7 +425,7 @@ int child_main(struct worker_config *cfg, int slot)
         goto fail;
     c.nstreams = n;
     for (int i = 0; i < n; i++) {
-        c.streams[i].queue = cfg->queues[i];
+        snprintf(c.streams[i].queue, sizeof(c.streams[i].queue), "%s", cfg->queues[i]);
         snprintf(c.streams[i].reclaim_cursor, sizeof(c.streams[i].reclaim_cursor), "0-0");
         if (rq_key(c.streams[i].key, sizeof(c.streams[i].key), cfg->prefix, "q",
                    cfg->queues[i]) < 0)

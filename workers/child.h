@@ -18,15 +18,15 @@ struct store;
 
 struct child_stream {
     char key[RQ_KEY_MAX]; /* "{maintq}:q:<queue>" */
-    const char *queue;    /* borrowed from cfg->queues */
+    char queue[65];       /* the queue's name ([A-Za-z0-9_.-]{1,64}) */
     char reclaim_cursor[48];
 };
 
 struct child {
     struct event_base *base;
-    struct worker_config *cfg;      /* owned (the child's copy, replaced on SIGHUP) */
-    struct worker_config *old_cfgs[16]; /* replaced configs, kept for runs that borrow them */
-    int nold_cfgs;
+    /* owned: the child's copy, replaced on SIGHUP. Nothing keeps pointers into it across
+     * loop passes (handlers read the exec allowlist in start() only). */
+    struct worker_config *cfg;
     struct redis_conn *rread;       /* owned: XREADGROUP BLOCK only */
     struct redis_conn *rcmd;        /* owned: everything else */
     struct store *db;               /* owned */

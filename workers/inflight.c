@@ -17,7 +17,6 @@
 #include "rq_scripts.h"
 #include "runner.h"
 
-#define REDIS_RETRY_MS 500
 
 static const char *const finish_action_names[] = {
     [FINISH_ACK] = "ack",

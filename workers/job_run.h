@@ -15,6 +15,9 @@
 #include "job.h"
 #include "rq.h"
 
+/* How long a run waits before sending again a Redis command that got no answer. */
+#define REDIS_RETRY_MS 500
+
 enum run_state {
     RUN_NEW,
     RUN_CHECKING, /* a scheduled tick: has this job id already finished? */

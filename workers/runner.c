@@ -25,7 +25,6 @@
 #define LOCK_TTL_MS 30000
 #define LOCK_RENEW_MS 10000
 #define LOCK_WAIT_MS 1000
-#define REDIS_RETRY_MS 500
 
 static const char *const run_state_names[] = {
     [RUN_NEW] = "new",

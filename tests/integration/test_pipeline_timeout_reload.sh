@@ -37,5 +37,14 @@ again=$("$MAINTQ" submit exec 'argv=["/bin/echo","hello"]' --attempts 1)
 check "the running configuration stays in force" wait_until 20 rows_equal 1 "job_id = '$again' AND status = 'ok'"
 check "the worker master is still running" kill -0 "$WORKER_PID"
 
+printf 'exec_allow = /bin/true\nexec_allow = /bin/echo\n' >"$ITEST_TMP/worker.conf"
+for i in $(seq 1 20); do
+    kill -HUP "$WORKER_PID"
+    wait_until 10 bash -c "[[ \$(grep -c 'configuration reloaded' '$WORKER_LOG') -ge $((2 + 2 * i)) ]]"
+done
+check "twenty reloads in a row are all taken" bash -c "[[ \$(grep -c 'configuration reloaded' '$WORKER_LOG') == 42 ]]"
+last=$("$MAINTQ" submit exec 'argv=["/bin/echo","hello"]' --attempts 1)
+check "jobs still run after many reloads" wait_until 20 rows_equal 1 "job_id = '$last' AND status = 'ok'"
+
 ((itest_failures == 0)) || show_worker_logs
 itest_done
