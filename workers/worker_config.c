@@ -133,6 +133,7 @@ static int valid_queue_name(const char *q)
 /* Applies one setting by name (shared by flags and the file). */
 static int apply(struct worker_config *c, const char *key, const char *val, struct errbuf *eb)
 {
+    const char *range = "";
     int64_t v;
 
     if (strcmp(key, "queues") == 0) {
@@ -150,14 +151,17 @@ static int apply(struct worker_config *c, const char *key, const char *val, stru
         strv_free(c->queues);
         c->queues = q;
     } else if (strcmp(key, "procs") == 0) {
+        range = "1-256";
         if (parse_int64(val, 1, 256, &v) < 0)
             goto range;
         c->procs = (int)v;
     } else if (strcmp(key, "concurrency") == 0) {
+        range = "1-10000";
         if (parse_int64(val, 1, 10000, &v) < 0)
             goto range;
         c->concurrency = (int)v;
     } else if (strcmp(key, "max_unwritten") == 0) {
+        range = "1-1000000";
         if (parse_int64(val, 1, 1000000, &v) < 0)
             goto range;
         c->max_unwritten = (int)v;
@@ -193,7 +197,7 @@ static int apply(struct worker_config *c, const char *key, const char *val, stru
     }
     return 0;
 range:
-    errbuf_set(eb, "%s: \"%s\" is not a number in range", key, val);
+    errbuf_set(eb, "%s: \"%s\" is not a number in %s", key, val, range);
     return -EINVAL;
 bad:
     errbuf_set(eb, "%s: \"%s\" is not a valid value", key, val);
