@@ -35,6 +35,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "errbuf.h"
+#include "resp.h"
 #include "url.h"
 
 enum rc_state {
@@ -49,10 +50,12 @@ struct redis_cmd {
     struct redis_conn *rc; /* borrowed; NULL once orphaned by redis_conn_free() */
     redis_reply_fn *cb;
     void *data; /* borrowed, the caller's */
-    char *buf;  /* owned: the formatted command while queued, freed once sent */
+    char *buf;  /* owned: the formatted command while queued, freed once sent (a script
+                 * call keeps its EVALSHA form until the reply, see script_text) */
     size_t len;
-    char *eval_buf; /* owned: EVAL form of a script call until its reply arrived */
-    size_t eval_len;
+    const char *script_text; /* borrowed constant: set while a NOSCRIPT reply would resend
+                              * this EVALSHA as EVAL */
+    size_t script_args_at;   /* offset in buf of what follows the SHA1 (numkeys on) */
     struct redis_cmd *prev, *next;
 };
 
@@ -115,7 +118,6 @@ static void cmd_free(struct redis_cmd *c)
     if (!c)
         return;
     free(c->buf);
-    free(c->eval_buf);
     free(c);
 }
 
@@ -176,8 +178,10 @@ static void rc_send(struct redis_conn *rc, struct redis_cmd *c)
         return;
     }
     /* hiredis copied the bytes into its output buffer. */
-    free(c->buf);
-    c->buf = NULL;
+    if (!c->script_text) {
+        free(c->buf);
+        c->buf = NULL;
+    }
     cmd_list_append(&rc->inflight, c);
 }
 
@@ -194,6 +198,42 @@ static void rc_flush(struct redis_conn *rc)
     }
 }
 
+/* The script cache was empty (a restart or failover): sends c's EVALSHA again as EVAL,
+ * which also caches the script. Only once per call: c->script_text is cleared. The array
+ * header's count stays right, as EVAL and the script text take the places of EVALSHA and
+ * the SHA1: so the new command is that header, those two bulk strings, then the rest of
+ * the original from script_args_at on. */
+static int resend_as_eval(redisAsyncContext *ac, struct redis_cmd *c)
+{
+    const char *head[] = {"EVAL", c->script_text};
+    const char *nl = memchr(c->buf, '\n', c->len);
+    size_t arr = (size_t)(nl - c->buf) + 1, tail = c->len - c->script_args_at, hlen = 0;
+    char *hbuf = NULL, *buf;
+    int r = resp_format_argv(2, head, NULL, &hbuf, &hlen);
+
+    if (r < 0)
+        return r;
+    buf = malloc(arr + hlen + tail);
+    if (!buf) {
+        free(hbuf);
+        return -ENOMEM;
+    }
+    memcpy(buf, c->buf, arr);
+    memcpy(buf + arr, hbuf + 4, hlen - 4); /* without hbuf's own "*2\r\n" */
+    memcpy(buf + arr + hlen - 4, c->buf + c->script_args_at, tail);
+    r = redisAsyncFormattedCommand(ac, on_cmd_reply, c, buf, arr + hlen - 4 + tail) == REDIS_OK
+            ? 0
+            : -EIO;
+    free(hbuf);
+    free(buf);
+    if (r == 0) {
+        free(c->buf);
+        c->buf = NULL;
+        c->script_text = NULL;
+    }
+    return r;
+}
+
 static void on_cmd_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct redis_cmd *c = privdata;
@@ -207,11 +247,9 @@ static void on_cmd_reply(redisAsyncContext *ac, void *r, void *privdata)
     cmd_list_remove(&rc->inflight, c);
     if (!reply && rc->state == RC_READY)
         rc->state = RC_DYING; /* hiredis is tearing the context down */
-    if (reply && c->eval_buf && reply->type == REDIS_REPLY_ERROR &&
+    if (reply && c->script_text && reply->type == REDIS_REPLY_ERROR &&
         strncmp(reply->str, "NOSCRIPT", 8) == 0 && rc->state == RC_READY &&
-        redisAsyncFormattedCommand(ac, on_cmd_reply, c, c->eval_buf, c->eval_len) == REDIS_OK) {
-        free(c->eval_buf);
-        c->eval_buf = NULL;
+        resend_as_eval(ac, c) == 0) {
         cmd_list_append(&rc->inflight, c);
         return;
     }
@@ -478,47 +516,84 @@ struct redis_conn *redis_conn_free(struct redis_conn *rc)
     return NULL;
 }
 
+/* Takes ownership of buf. script_text and script_args_at as in struct redis_cmd. */
 static int rc_submit(struct redis_conn *rc, redis_reply_fn *cb, void *data, char *buf,
-                     long long len, char *eval_buf, long long eval_len)
+                     size_t len, const char *script_text, size_t script_args_at)
 {
-    struct redis_cmd *c;
+    struct redis_cmd *c = calloc(1, sizeof(*c));
 
-    if (len < 0 || eval_len < 0) {
-        free(buf);
-        free(eval_buf);
-        return -EINVAL;
-    }
-    c = calloc(1, sizeof(*c));
     if (!c) {
         free(buf);
-        free(eval_buf);
         return -ENOMEM;
     }
     c->rc = rc;
     c->cb = cb;
     c->data = data;
     c->buf = buf;
-    c->len = (size_t)len;
-    c->eval_buf = eval_buf;
-    c->eval_len = (size_t)eval_len;
+    c->len = len;
+    c->script_text = script_text;
+    c->script_args_at = script_args_at;
     rc_send(rc, c);
     return 0;
+}
+
+/* Copies the encoded command (lead... then cmd's arguments) into a buffer of its own. */
+static int submit_encoded(struct redis_conn *rc, redis_reply_fn *cb, void *data,
+                          struct resp_cmd *cmd, int nlead, const char *const *lead,
+                          const char *script_text)
+{
+    const char *bytes;
+    size_t len, args_at = 0;
+    char *copy;
+    int r;
+
+    if (rc->closing)
+        return -ESHUTDOWN;
+    r = resp_cmd_encode(cmd, nlead, lead, &bytes, &len);
+    if (r < 0)
+        return r;
+    copy = malloc(len);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, bytes, len);
+    if (script_text) {
+        /* What follows EVALSHA and the SHA1, numkeys on: "*<n>\r\n", then 13 bytes
+         * "$7\r\nEVALSHA\r\n" and 47 bytes "$40\r\n<sha1>\r\n". */
+        args_at = (size_t)((const char *)memchr(copy, '\n', len) - copy) + 1 + 13 + 47;
+    }
+    return rc_submit(rc, cb, data, copy, len, script_text, args_at);
+}
+
+int redis_conn_send(struct redis_conn *rc, redis_reply_fn *cb, void *data, struct resp_cmd *cmd)
+{
+    return submit_encoded(rc, cb, data, cmd, 0, NULL, NULL);
+}
+
+int redis_conn_script_send(struct redis_conn *rc, const struct redis_script *s,
+                           redis_reply_fn *cb, void *data, int numkeys, struct resp_cmd *args)
+{
+    char nk[16];
+    const char *lead[] = {"EVALSHA", s->sha1, nk};
+
+    if (numkeys < 0 || numkeys > args->argc)
+        return -EINVAL;
+    snprintf(nk, sizeof(nk), "%d", numkeys);
+    return submit_encoded(rc, cb, data, args, 3, lead, s->text);
 }
 
 int redis_conn_command_argv(struct redis_conn *rc, redis_reply_fn *cb, void *data, int argc,
                             const char **argv, const size_t *argvlen)
 {
-    char *buf = NULL;
-    int len;
+    struct resp_cmd cmd = {0};
+    int r;
 
-    if (rc->closing)
-        return -ESHUTDOWN;
     if (argc < 1)
         return -EINVAL;
-    len = redisFormatCommandArgv(&buf, argc, argv, argvlen);
-    if (len < 0)
-        return -ENOMEM;
-    return rc_submit(rc, cb, data, buf, len, NULL, 0);
+    for (int i = 0; i < argc; i++)
+        resp_cmd_add(&cmd, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    r = redis_conn_send(rc, cb, data, &cmd);
+    resp_cmd_release(&cmd);
+    return r;
 }
 
 int redis_conn_command(struct redis_conn *rc, redis_reply_fn *cb, void *data, const char *fmt, ...)
@@ -536,7 +611,7 @@ int redis_conn_command(struct redis_conn *rc, redis_reply_fn *cb, void *data, co
         return -ENOMEM;
     if (len < 0)
         return -EINVAL;
-    return rc_submit(rc, cb, data, buf, len, NULL, 0);
+    return rc_submit(rc, cb, data, buf, (size_t)len, NULL, 0);
 }
 
 bool redis_conn_ready(const struct redis_conn *rc)
@@ -574,48 +649,15 @@ int redis_script_init(struct redis_script *s, const char *text)
 int redis_conn_script(struct redis_conn *rc, const struct redis_script *s, redis_reply_fn *cb,
                       void *data, int numkeys, int argc, const char **argv, const size_t *argvlen)
 {
-    const char **av = NULL;
-    size_t *avlen = NULL;
-    char *sha_buf = NULL, *eval_buf = NULL, nk[16];
-    int sha_len, eval_len, i, r;
+    struct resp_cmd args = {0};
+    int r;
 
-    if (rc->closing)
-        return -ESHUTDOWN;
-    if (numkeys < 0 || argc < 0 || numkeys > argc)
+    if (argc < 0)
         return -EINVAL;
-    av = calloc((size_t)argc + 3, sizeof(*av));
-    avlen = calloc((size_t)argc + 3, sizeof(*avlen));
-    if (!av || !avlen) {
-        r = -ENOMEM;
-        goto fail;
-    }
-    snprintf(nk, sizeof(nk), "%d", numkeys);
-    av[2] = nk;
-    avlen[2] = strlen(nk);
-    for (i = 0; i < argc; i++) {
-        av[i + 3] = argv[i];
-        avlen[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
-    }
-    av[0] = "EVALSHA";
-    avlen[0] = 7;
-    av[1] = s->sha1;
-    avlen[1] = 40;
-    sha_len = redisFormatCommandArgv(&sha_buf, argc + 3, av, avlen);
-    av[0] = "EVAL";
-    avlen[0] = 4;
-    av[1] = s->text;
-    avlen[1] = strlen(s->text);
-    eval_len = redisFormatCommandArgv(&eval_buf, argc + 3, av, avlen);
-    if (sha_len < 0 || eval_len < 0) {
-        free(sha_buf);
-        free(eval_buf);
-        r = -ENOMEM;
-        goto fail;
-    }
-    r = rc_submit(rc, cb, data, sha_buf, sha_len, eval_buf, eval_len);
-fail:
-    free(av);
-    free(avlen);
+    for (int i = 0; i < argc; i++)
+        resp_cmd_add(&args, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    r = redis_conn_script_send(rc, s, cb, data, numkeys, &args);
+    resp_cmd_release(&args);
     return r;
 }
 

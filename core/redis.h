@@ -15,6 +15,7 @@ struct event_base;
 struct redisContext;
 struct redisReply;
 struct redis_url;
+struct resp_cmd;
 struct redis_conn;
 
 /* Default connect timeout (TCP connect + AUTH + SELECT + PING) of an attempt. */
@@ -80,6 +81,11 @@ const char *redis_conn_last_error(const struct redis_conn *rc);
 /* The server in redacted form ("redis://:***@127.0.0.1:6379/0"), for log lines. */
 const char *redis_conn_display(const struct redis_conn *rc);
 
+/* Sends a command built with resp.h (its bytes are copied; cmd stays the caller's, to
+ * reuse or release). Otherwise like redis_conn_command_argv(); -EINVAL for an empty
+ * command, cmd->err when building it failed. */
+int redis_conn_send(struct redis_conn *rc, redis_reply_fn *cb, void *data, struct resp_cmd *cmd);
+
 /* A Lua script, identified on the server by its SHA1. Plain data, nothing to free. */
 struct redis_script {
     const char *text; /* borrowed: the Lua source, must outlive the script (a constant) */
@@ -95,6 +101,11 @@ int redis_script_init(struct redis_script *s, const char *text);
  * copied by value. Returns 0, -EINVAL (numkeys outside 0..argc), -ENOMEM or -ESHUTDOWN. */
 int redis_conn_script(struct redis_conn *rc, const struct redis_script *s, redis_reply_fn *cb,
                       void *data, int numkeys, int argc, const char **argv, const size_t *argvlen);
+
+/* The same with the script's keys and arguments built with resp.h: the first numkeys
+ * arguments of args are KEYS. args stays the caller's. */
+int redis_conn_script_send(struct redis_conn *rc, const struct redis_script *s,
+                           redis_reply_fn *cb, void *data, int numkeys, struct resp_cmd *args);
 
 /* Blocking connection for the command line: connects within timeout_ms (which also
  * becomes the timeout of each later command), then AUTH and SELECT. On failure returns
