@@ -18,12 +18,14 @@ extern const char rq_lua_submit[];
  * Returns {moved, next_due_ms or -1, now_ms}. */
 extern const char rq_lua_promote[];
 
-/* KEYS: delayed, dead. ARGV: group, consumer, then per entry 9 values: stream, entry id,
- * action (ack | retry | delay | dead), delay ms, delayed member or descriptor, attempt, max,
- * error, lock key ("" = none), lock token — that is 10 values per entry.
- * Each entry is acted on only if it is still pending for this consumer (a reclaimed entry
- * belongs to someone else now); the lock is released if this token still holds it.
- * Returns per entry 1 (done) or 0 (not ours any more). */
+/* KEYS: delayed, dead. ARGV: group, then per entry: stream, entry id, action, lock key
+ * ("" = none), lock token, and after those for action retry or delay: delay ms, delayed
+ * member; for dead: descriptor, attempt, max, error; for ack nothing more.
+ * An entry is acted on only if acknowledging it succeeds, i.e. it was still pending: the
+ * reclaim script acknowledges every entry it takes over in the same call, so a pending
+ * entry is still the finisher's. The lock is released if this token still holds it.
+ * Finished entries leave the stream (trimmed below the oldest pending entry, deleted
+ * above it). Returns per entry 1 (done) or 0 (not ours any more). */
 extern const char rq_lua_finish[];
 
 /* KEYS: stream. ARGV: group, consumer, min idle ms, count, start id. Claims entries idle

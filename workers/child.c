@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "log.h"
 #include "result_sink.h"
+#include "resp.h"
 #include "rq_scripts.h"
 #include "runner.h"
 #include "store.h"
@@ -105,31 +106,29 @@ static void on_read(struct redis_conn *rc, struct redisReply *reply, void *data)
 
 static void read_more(struct child *c)
 {
-    struct rq_args a = {0};
+    struct resp_cmd a = {0};
     int free_slots = c->cfg->concurrency - c->occupied;
-    int r = 0;
 
     if (c->reading || c->draining || free_slots <= 0 || c->unwritten >= c->cfg->max_unwritten)
         return;
-    r |= rq_args_push_str(&a, "XREADGROUP");
-    r |= rq_args_push_str(&a, "GROUP");
-    r |= rq_args_push_str(&a, RQ_GROUP);
-    r |= rq_args_push_str(&a, c->consumer);
-    r |= rq_args_push_str(&a, "COUNT");
-    r |= rq_args_push_int(&a, free_slots);
-    r |= rq_args_push_str(&a, "BLOCK");
-    r |= rq_args_push_int(&a, READ_BLOCK_MS);
-    r |= rq_args_push_str(&a, "STREAMS");
+    resp_cmd_add_str(&a, "XREADGROUP");
+    resp_cmd_add_str(&a, "GROUP");
+    resp_cmd_add_str(&a, RQ_GROUP);
+    resp_cmd_add_str(&a, c->consumer);
+    resp_cmd_add_str(&a, "COUNT");
+    resp_cmd_add_int(&a, free_slots);
+    resp_cmd_add_str(&a, "BLOCK");
+    resp_cmd_add_int(&a, READ_BLOCK_MS);
+    resp_cmd_add_str(&a, "STREAMS");
     for (int i = 0; i < c->nstreams; i++)
-        r |= rq_args_push_str(&a, c->streams[i].key);
+        resp_cmd_add_str(&a, c->streams[i].key);
     for (int i = 0; i < c->nstreams; i++)
-        r |= rq_args_push_str(&a, ">");
-    if (r == 0 && redis_conn_command_argv(c->rread, on_read, c, a.argc, a.cargv,
-                                          a.argvlen) == 0)
+        resp_cmd_add_str(&a, ">");
+    if (redis_conn_send(c->rread, on_read, c, &a) == 0)
         c->reading = true;
     else
         schedule_read(c, READ_RETRY_MS);
-    rq_args_release(&a);
+    resp_cmd_release(&a);
 }
 
 static void on_read_timer(evutil_socket_t fd, short what, void *arg)

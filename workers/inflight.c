@@ -14,6 +14,7 @@
 
 #include "job_run.h"
 #include "log.h"
+#include "resp.h"
 #include "rq_scripts.h"
 #include "runner.h"
 
@@ -73,31 +74,39 @@ static void on_finish_reply(struct redis_conn *rc, struct redisReply *reply, voi
 
 void inflight_flush_finishes(struct child *c)
 {
-    struct rq_args a = {0};
+    struct resp_cmd a = {0};
     struct job_run *run;
-    int n = 0, r = 0;
+    int n = 0;
 
     if (c->finish_inflight || !c->finish_head)
         return;
-    r |= rq_args_push_str(&a, c->delayed_key);
-    r |= rq_args_push_str(&a, c->dead_key);
-    r |= rq_args_push_str(&a, RQ_GROUP);
-    r |= rq_args_push_str(&a, c->consumer);
+    resp_cmd_add_str(&a, c->delayed_key);
+    resp_cmd_add_str(&a, c->dead_key);
+    resp_cmd_add_str(&a, RQ_GROUP);
     for (run = c->finish_head; run && n < 1000; run = run->finish_next, n++) {
-        r |= rq_args_push_str(&a, run->stream->key);
-        r |= rq_args_push_str(&a, run->entry_id);
-        r |= rq_args_push_str(&a, finish_action_names[run->action]);
-        r |= rq_args_push_int(&a, run->delay_ms);
-        r |= rq_args_push(&a, run->body ? run->body : "", run->body ? run->body_len : 0);
-        r |= rq_args_push_int(&a, run->attempt);
-        r |= rq_args_push_int(&a, run->max_attempts);
-        r |= rq_args_push_str(&a, run->dead_reason ? run->dead_reason
-                                                   : (run->error ? run->error : ""));
-        r |= rq_args_push_str(&a, run->lock_fence ? run->lock_key : "");
-        r |= rq_args_push_str(&a, run->lock_fence ? run->lock_token : "");
+        resp_cmd_add_str(&a, run->stream->key);
+        resp_cmd_add_str(&a, run->entry_id);
+        resp_cmd_add_str(&a, finish_action_names[run->action]);
+        resp_cmd_add_str(&a, run->lock_fence ? run->lock_key : "");
+        resp_cmd_add_str(&a, run->lock_fence ? run->lock_token : "");
+        switch (run->action) {
+        case FINISH_RETRY:
+        case FINISH_DELAY:
+            resp_cmd_add_int(&a, run->delay_ms);
+            resp_cmd_add(&a, run->body ? run->body : "", run->body ? run->body_len : 0);
+            break;
+        case FINISH_DEAD:
+            resp_cmd_add(&a, run->body ? run->body : "", run->body ? run->body_len : 0);
+            resp_cmd_add_int(&a, run->attempt);
+            resp_cmd_add_int(&a, run->max_attempts);
+            resp_cmd_add_str(&a, run->dead_reason ? run->dead_reason
+                                                       : (run->error ? run->error : ""));
+            break;
+        case FINISH_ACK:
+            break;
+        }
     }
-    if (r == 0 && redis_conn_script(c->rcmd, &c->s_finish, on_finish_reply, c, 2, a.argc,
-                                    a.cargv, a.argvlen) == 0) {
+    if (redis_conn_script_send(c->rcmd, &c->s_finish, on_finish_reply, c, 2, &a) == 0) {
         c->finish_inflight = true;
     } else {
         struct timeval tv = {0, REDIS_RETRY_MS * 1000};
@@ -105,7 +114,7 @@ void inflight_flush_finishes(struct child *c)
         log_error("cannot send the finish batch (out of memory); retrying");
         evtimer_add(c->finish_timer, &tv);
     }
-    rq_args_release(&a);
+    resp_cmd_release(&a);
 }
 
 /* --- cancel keys ---------------------------------------------------------------------- */
@@ -146,7 +155,7 @@ static void on_cancel_keys(struct redis_conn *rc, struct redisReply *reply, void
 static void check_cancels(struct child *c)
 {
     struct cancel_check *cc;
-    struct rq_args a = {0};
+    struct resp_cmd a = {0};
     size_t n = 0;
     int r = 0;
 
@@ -160,7 +169,7 @@ static void check_cancels(struct child *c)
         return;
     }
     cc->c = c;
-    r |= rq_args_push_str(&a, "MGET");
+    resp_cmd_add_str(&a, "MGET");
     for (struct job_run *run = c->runs; run; run = run->next) {
         char key[RQ_KEY_MAX];
 
@@ -168,14 +177,13 @@ static void check_cancels(struct child *c)
             continue;
         snprintf(cc->ids[cc->n++], UUID_STR_LEN, "%s", run->d->id);
         r |= rq_key(key, sizeof(key), c->cfg->prefix, "cancel", run->d->id);
-        r |= rq_args_push_str(&a, key);
+        resp_cmd_add_str(&a, key);
     }
-    if (r != 0 || redis_conn_command_argv(c->rcmd, on_cancel_keys, cc, a.argc, a.cargv,
-                                          a.argvlen) < 0) {
+    if (r != 0 || redis_conn_send(c->rcmd, on_cancel_keys, cc, &a) < 0) {
         free(cc->ids);
         free(cc);
     }
-    rq_args_release(&a);
+    resp_cmd_release(&a);
 }
 
 /* --- heartbeat ---------------------------------------------------------------------- */
@@ -184,21 +192,19 @@ void inflight_heartbeat(struct child *c)
 {
     check_cancels(c);
     for (int i = 0; i < c->nstreams; i++) {
-        struct rq_args a = {0};
-        int r = 0;
+        struct resp_cmd a = {0};
 
-        r |= rq_args_push_str(&a, "XCLAIM");
-        r |= rq_args_push_str(&a, c->streams[i].key);
-        r |= rq_args_push_str(&a, RQ_GROUP);
-        r |= rq_args_push_str(&a, c->consumer);
-        r |= rq_args_push_str(&a, "0");
+        resp_cmd_add_str(&a, "XCLAIM");
+        resp_cmd_add_str(&a, c->streams[i].key);
+        resp_cmd_add_str(&a, RQ_GROUP);
+        resp_cmd_add_str(&a, c->consumer);
+        resp_cmd_add_str(&a, "0");
         for (struct job_run *run = c->runs; run; run = run->next)
             if (run->stream == &c->streams[i])
-                r |= rq_args_push_str(&a, run->entry_id);
-        r |= rq_args_push_str(&a, "JUSTID");
-        if (r == 0 && a.argc > 6)
-            redis_conn_command_argv(c->rcmd, NULL, NULL, a.argc, a.cargv,
-                                    a.argvlen);
-        rq_args_release(&a);
+                resp_cmd_add_str(&a, run->entry_id);
+        resp_cmd_add_str(&a, "JUSTID");
+        if (a.argc > 6)
+            redis_conn_send(c->rcmd, NULL, NULL, &a);
+        resp_cmd_release(&a);
     }
 }
