@@ -4,11 +4,11 @@
 #include "uuid.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #define RAND_LO_BITS 62
 #define RAND_LO_MASK ((UINT64_C(1) << RAND_LO_BITS) - 1)
@@ -18,11 +18,39 @@
 /* The generator state: the last id's millisecond and its 74 random bits as 12 + 62. */
 static struct {
     pthread_mutex_t lock;
-    pid_t pid; /* the process that drew rand_*; 0 before the first id */
+    bool drawn;  /* rand_* were drawn in this process (cleared in a forked child) */
+    bool forked; /* this process is a fork of one that had drawn */
     uint64_t ms;
     uint64_t rand_hi;
     uint64_t rand_lo;
 } gen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t fork_hooks_once = PTHREAD_ONCE_INIT;
+
+/* Fork handlers instead of comparing getpid() on every id: glibc does not cache the pid,
+ * so that was a system call per id, a tenth of a batch submit's time. The lock is held
+ * across fork() so a child never inherits it locked by another thread. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&gen.lock);
+}
+
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&gen.lock);
+}
+
+static void after_fork_child(void)
+{
+    gen.forked = gen.drawn;
+    gen.drawn = false;
+    pthread_mutex_unlock(&gen.lock);
+}
+
+static void install_fork_hooks(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
 
 static int fill_random(void *buf, size_t len)
 {
@@ -70,9 +98,8 @@ static uint64_t now_ms(void)
 static int advance(void)
 {
     uint64_t ms = now_ms();
-    pid_t pid = getpid();
 
-    if (gen.pid == pid && ms <= gen.ms) {
+    if (gen.drawn && ms <= gen.ms) {
         /* Same millisecond, or the clock stepped back: count up from the last id. */
         gen.rand_lo = (gen.rand_lo + 1) & RAND_LO_MASK;
         if (gen.rand_lo == 0) {
@@ -86,9 +113,10 @@ static int advance(void)
     if (e < 0)
         return e;
     /* A forked child keeps its parent's ms so its own ids still never go backwards. */
-    if (gen.pid == 0 || ms > gen.ms)
+    if (!gen.forked || ms > gen.ms)
         gen.ms = ms;
-    gen.pid = pid;
+    gen.drawn = true;
+    gen.forked = false;
     return 0;
 }
 
@@ -111,6 +139,7 @@ int uuid7_new(char out[UUID_STR_LEN])
     uint8_t b[16];
     int e;
 
+    pthread_once(&fork_hooks_once, install_fork_hooks);
     pthread_mutex_lock(&gen.lock);
     e = advance();
     if (e < 0) {

@@ -12,7 +12,7 @@
  * clock has not moved past the last id's millisecond (same millisecond, or the clock went
  * back), the previous id's 74 random bits are incremented by one instead of drawn afresh
  * (RFC 9562 section 6.2, method 2), and if they run out the millisecond is advanced. A
- * forked child notices its new pid and draws fresh bits, so parent and children never
+ * forked child (told by a pthread_atfork handler) draws fresh bits, so parent and children never
  * repeat each other's sequence. Thread-safe. Returns 0 or a negative errno from
  * getrandom(); out is written only on success. */
 int uuid7_new(char out[UUID_STR_LEN]);
