@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "descriptor_sig.h"
 #include "job.h"
 #include "parse.h"
+#include "resp.h"
 #include "rq.h"
 #include "rq_scripts.h"
 
@@ -62,7 +64,6 @@ struct submit_opts {
 struct pending_job {
     struct descriptor *d; /* owned */
     char *text;           /* owned */
-    int line;
 };
 
 static int set_opt_int(json_t *obj, const char *key, int64_t v)
@@ -167,76 +168,189 @@ static void pending_release(struct pending_job *p)
     free(p->text);
 }
 
-/* Sends jobs[0..n) in chunks through the submit script, pipelined; writes each job's
- * winning id into ids (36 chars + NUL each). Returns 0 or -EIO with the error printed. */
-static int send_jobs(redisContext *ctx, const struct submit_opts *o, struct pending_job *jobs,
-                     size_t n, char (*ids)[UUID_STR_LEN])
-{
-    struct redis_script s;
-    redisReply *reply;
-    size_t chunks = (n + SUBMIT_CHUNK - 1) / SUBMIT_CHUNK;
-    int r = 0;
+/* --- the submit pipeline ---------------------------------------------------------------
+ * Jobs go to Redis in script calls of SUBMIT_CHUNK jobs. A call is written as soon as it is
+ * full, and replies are read while later lines are still being validated, with at most
+ * SUBMIT_WINDOW calls unanswered: Redis runs one chunk while this process prepares the
+ * next, and neither side buffers the whole batch. Ids are printed, in input order, as
+ * their chunk is answered. */
 
-    redis_script_init(&s, rq_lua_submit);
-    reply = redisCommand(ctx, "SCRIPT LOAD %s", s.text);
+#define SUBMIT_WINDOW 8
+
+struct sent_job {
+    char id[UUID_STR_LEN]; /* the job's own id (the script answers the standing one) */
+    char queue[65];
+};
+
+struct sent_chunk {
+    size_t n;
+    int first_line;
+    struct sent_job jobs[SUBMIT_CHUNK];
+};
+
+struct submitter {
+    redisContext *ctx; /* owned, connected at the first job */
+    const struct submit_opts *o;
+    struct redis_script script;
+    struct resp_cmd cmd;                          /* the chunk being filled */
+    struct sent_chunk chunks[SUBMIT_WINDOW + 1]; /* a ring: oldest unanswered at head */
+    size_t head, count;                          /* count includes the one being filled */
+    size_t submitted;
+    char first_id[UUID_STR_LEN]; /* the standing id of the first job, for --wait */
+    bool failed;
+};
+
+static struct sent_chunk *filling(struct submitter *sm)
+{
+    return &sm->chunks[(sm->head + sm->count - 1) % (SUBMIT_WINDOW + 1)];
+}
+
+/* Connects and loads the script: at the first good job, so that a batch of only bad
+ * lines is reported in full without needing Redis. */
+static int submitter_connect(struct submitter *sm)
+{
+    redisReply *reply;
+
+    if (cli_redis_open("submit", sm->o->redis_url, &sm->ctx) < 0)
+        return -EIO;
+    redis_script_init(&sm->script, rq_lua_submit);
+    reply = redisCommand(sm->ctx, "SCRIPT LOAD %s", sm->script.text);
     if (!reply || reply->type != REDIS_REPLY_STRING) {
         cli_error("submit", "redis: cannot load the submit script: %s",
-                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : ctx->errstr);
+                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : sm->ctx->errstr);
         freeReplyObject(reply);
         return -EIO;
     }
     freeReplyObject(reply);
-    for (size_t c = 0; c < chunks; c++) {
-        struct rq_args a = {0};
-        int e = 0;
+    return 0;
+}
 
-        e |= rq_args_push_str(&a, "EVALSHA");
-        e |= rq_args_push_str(&a, s.sha1);
-        e |= rq_args_push_str(&a, "0");
-        e |= rq_args_push_str(&a, o->prefix);
-        for (size_t i = c * SUBMIT_CHUNK; i < n && i < (c + 1) * SUBMIT_CHUNK; i++) {
-            const struct descriptor *d = jobs[i].d;
+/* Reads the reply of the oldest unanswered chunk and prints its ids. */
+static int read_chunk_reply(struct submitter *sm)
+{
+    struct sent_chunk *ch = &sm->chunks[sm->head];
+    redisReply *reply;
+    void *rp = NULL;
+    int r = 0;
 
-            e |= rq_args_push_str(&a, d->queue);
-            e |= rq_args_push_str(&a, d->id);
-            e |= rq_args_push_str(&a, jobs[i].text);
-            e |= rq_args_push_int(&a, d->max_attempts);
-            e |= rq_args_push_int(&a, o->delay_us / 1000);
-            e |= rq_args_push_int(&a, d->unique_for_s * 1000);
-            e |= rq_args_push_str(&a, d->unique_key ? d->unique_key : "");
-        }
-        if (e == 0)
-            e = redisAppendCommandArgv(ctx, a.argc, a.cargv, a.argvlen) == REDIS_OK ? 0 : -1;
-        rq_args_release(&a);
-        if (e) {
-            cli_error("submit", "redis: cannot queue the command");
-            return -EIO;
+    if (redisGetReply(sm->ctx, &rp) != REDIS_OK || !rp) {
+        cli_error("submit", "redis: %s; jobs from line %d on may not have been submitted",
+                  sm->ctx->errstr[0] ? sm->ctx->errstr : "no reply", ch->first_line);
+        sm->failed = true;
+        return -EIO;
+    }
+    reply = rp;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != ch->n) {
+        cli_error("submit", "redis: submit script failed for the jobs from line %d: %s",
+                  ch->first_line,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        sm->failed = true;
+        r = -EIO;
+    } else {
+        for (size_t i = 0; i < ch->n; i++) {
+            const redisReply *e = reply->element[i];
+            const char *id = e->type == REDIS_REPLY_STRING ? e->str : ch->jobs[i].id;
+            bool dedup = strcmp(id, ch->jobs[i].id) != 0;
+
+            if (sm->submitted == 0)
+                snprintf(sm->first_id, sizeof(sm->first_id), "%s", id);
+            sm->submitted++;
+            if (sm->o->json)
+                printf("{\"id\":\"%s\",\"queue\":\"%s\",\"deduplicated\":%s}\n", id,
+                       ch->jobs[i].queue, dedup ? "true" : "false");
+            else
+                printf("%s%s\n", id,
+                       dedup ? " (already submitted within the unique window)" : "");
         }
     }
-    for (size_t c = 0; c < chunks; c++) {
-        void *rp = NULL;
-
-        if (redisGetReply(ctx, &rp) != REDIS_OK || !rp) {
-            cli_error("submit", "redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");
-            return -EIO;
-        }
-        reply = rp;
-        if (reply->type != REDIS_REPLY_ARRAY) {
-            if (r == 0)
-                cli_error("submit", "redis: submit script failed: %s",
-                          reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-            r = -EIO;
-        } else {
-            for (size_t i = 0; i < reply->elements; i++) {
-                size_t k = c * SUBMIT_CHUNK + i;
-
-                if (k < n && reply->element[i]->type == REDIS_REPLY_STRING)
-                    snprintf(ids[k], UUID_STR_LEN, "%s", reply->element[i]->str);
-            }
-        }
-        freeReplyObject(reply);
-    }
+    freeReplyObject(reply);
+    sm->head = (sm->head + 1) % (SUBMIT_WINDOW + 1);
+    sm->count--;
     return r;
+}
+
+/* Writes the chunk being filled; reads the oldest reply when the window is full. */
+static int send_chunk(struct submitter *sm)
+{
+    const char *lead[] = {"EVALSHA", sm->script.sha1, "0"};
+    const char *bytes;
+    size_t len;
+    int done = 0;
+
+    if (resp_cmd_encode(&sm->cmd, 3, lead, &bytes, &len) < 0 ||
+        redisAppendFormattedCommand(sm->ctx, bytes, len) != REDIS_OK) {
+        cli_error("submit", "out of memory building the jobs from line %d on",
+                  filling(sm)->first_line);
+        sm->failed = true;
+        return -ENOMEM;
+    }
+    resp_cmd_release(&sm->cmd);
+    do {
+        if (redisBufferWrite(sm->ctx, &done) != REDIS_OK) {
+            cli_error("submit", "redis: %s; jobs from line %d on may not have been submitted",
+                      sm->ctx->errstr, sm->chunks[sm->head].first_line);
+            sm->failed = true;
+            return -EIO;
+        }
+    } while (!done);
+    if (sm->count > SUBMIT_WINDOW)
+        return read_chunk_reply(sm);
+    return 0;
+}
+
+/* Adds one validated job (borrowed) from the given input line. */
+static int submitter_add(struct submitter *sm, const struct pending_job *job, int line)
+{
+    const struct descriptor *d = job->d;
+    struct sent_chunk *ch;
+
+    if (sm->failed)
+        return -EIO;
+    if (!sm->ctx && submitter_connect(sm) < 0) {
+        sm->failed = true;
+        return -EIO;
+    }
+    if (sm->cmd.argc == 0) {
+        sm->count++;
+        ch = filling(sm);
+        ch->n = 0;
+        ch->first_line = line;
+        resp_cmd_add_str(&sm->cmd, sm->o->prefix);
+    }
+    ch = filling(sm);
+    snprintf(ch->jobs[ch->n].id, UUID_STR_LEN, "%s", d->id);
+    snprintf(ch->jobs[ch->n].queue, sizeof(ch->jobs[ch->n].queue), "%s", d->queue);
+    ch->n++;
+    resp_cmd_add_str(&sm->cmd, d->queue);
+    resp_cmd_add_str(&sm->cmd, d->id);
+    resp_cmd_add_str(&sm->cmd, job->text);
+    resp_cmd_add_int(&sm->cmd, d->max_attempts);
+    resp_cmd_add_int(&sm->cmd, sm->o->delay_us / 1000);
+    resp_cmd_add_int(&sm->cmd, d->unique_for_s * 1000);
+    resp_cmd_add_str(&sm->cmd, d->unique_key ? d->unique_key : "");
+    return ch->n == SUBMIT_CHUNK ? send_chunk(sm) : 0;
+}
+
+/* Sends what is left and reads every outstanding reply. */
+static int submitter_finish(struct submitter *sm)
+{
+    if (!sm->failed && sm->cmd.argc > 0)
+        send_chunk(sm);
+    while (!sm->failed && sm->count > 0)
+        read_chunk_reply(sm);
+    fflush(stdout);
+    return sm->failed ? -EIO : 0;
+}
+
+static struct submitter *submitter_free(struct submitter *sm)
+{
+    if (!sm)
+        return NULL;
+    resp_cmd_release(&sm->cmd);
+    if (sm->ctx)
+        redisFree(sm->ctx);
+    free(sm);
+    return NULL;
 }
 
 static json_t *params_from_args(int argc, char **argv, struct errbuf *eb)
@@ -267,15 +381,13 @@ static json_t *params_from_args(int argc, char **argv, struct errbuf *eb)
     return params;
 }
 
-/* Reads a --batch file: one descriptor object per line; blank lines are skipped. Bad
+/* Submits a --batch file: one descriptor object per line; blank lines are skipped. Bad
  * lines are reported with their number and left out. Returns the number of bad lines, or
- * -1 when the file cannot be read. */
-static int read_batch(const char *path, const struct submit_opts *o, struct pending_job **ret,
-                      size_t *ret_n)
+ * -1 when the file cannot be read or Redis failed (printed). */
+static int submit_batch(const char *path, struct submitter *sm)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
-    struct pending_job *jobs = NULL;
-    size_t n = 0, cap = 0, len = 0;
+    size_t len = 0;
     char *line = NULL;
     ssize_t got;
     int lineno = 0, bad = 0;
@@ -284,8 +396,9 @@ static int read_batch(const char *path, const struct submit_opts *o, struct pend
         cli_error("submit", "--batch \"%s\": %s", path, strerror(errno));
         return -1;
     }
-    while ((got = getline(&line, &len, f)) >= 0) {
+    while (!sm->failed && (got = getline(&line, &len, f)) >= 0) {
         struct errbuf eb = {{0}};
+        struct pending_job job;
         json_error_t jerr;
         json_t *obj;
 
@@ -298,33 +411,23 @@ static int read_batch(const char *path, const struct submit_opts *o, struct pend
             bad++;
             continue;
         }
-        if (n == cap) {
-            struct pending_job *nj;
-
-            cap = cap ? cap * 2 : 1024;
-            nj = realloc(jobs, cap * sizeof(*jobs));
-            if (!nj) {
-                json_decref(obj);
-                cli_error("submit", "out of memory at line %d", lineno);
-                bad = -1;
-                break;
-            }
-            jobs = nj;
-        }
-        if (prepare(obj, o, &jobs[n], &eb) < 0) {
+        if (prepare(obj, sm->o, &job, &eb) < 0) {
             fprintf(stderr, "maintq submit: line %d: %s\n", lineno, eb.msg);
             bad++;
         } else {
-            jobs[n++].line = lineno;
+            submitter_add(sm, &job, lineno);
+            pending_release(&job);
         }
         json_decref(obj);
+    }
+    if (!sm->failed && ferror(f)) {
+        cli_error("submit", "--batch \"%s\": read error after line %d", path, lineno);
+        sm->failed = true;
     }
     free(line);
     if (f != stdin)
         fclose(f);
-    *ret = jobs;
-    *ret_n = n;
-    return bad;
+    return sm->failed ? -1 : bad;
 }
 
 static int parse_signing_key(struct submit_opts *o)
@@ -366,10 +469,7 @@ static int run_submit(int argc, char **argv)
     };
     struct submit_opts o = {.prefix = RQ_DEFAULT_PREFIX};
     const char *file = NULL, *batch = NULL;
-    struct pending_job *jobs = NULL;
-    char (*ids)[UUID_STR_LEN] = NULL;
-    size_t n = 0;
-    redisContext *ctx = NULL;
+    struct submitter *sm = NULL;
     char host[64] = "localhost";
     const char *user = getenv("USER");
     int opt, bad = 0, rc = CLI_EXIT_UNKNOWN;
@@ -450,12 +550,17 @@ static int run_submit(int argc, char **argv)
     snprintf(o.submitter, sizeof(o.submitter), "%s@%s", user && *user ? user : "cli", host);
     if (parse_signing_key(&o) < 0)
         goto out;
+    sm = calloc(1, sizeof(*sm)); /* about half a megabyte: not on the stack */
+    if (!sm) {
+        cli_error("submit", "out of memory");
+        goto out;
+    }
+    sm->o = &o;
     if (batch) {
-        bad = read_batch(batch, &o, &jobs, &n);
-        if (bad < 0)
-            goto out;
+        bad = submit_batch(batch, sm);
     } else {
         struct errbuf eb = {{0}};
+        struct pending_job job;
         json_t *obj;
 
         if (file) {
@@ -477,50 +582,31 @@ static int run_submit(int argc, char **argv)
             }
             obj = json_pack("{s:s,s:o}", "type", argv[optind], "params", params);
         }
-        jobs = calloc(1, sizeof(*jobs));
-        if (!obj || !jobs || prepare(obj, &o, &jobs[0], &eb) < 0) {
+        if (!obj || prepare(obj, &o, &job, &eb) < 0) {
             json_decref(obj);
             cli_error("submit", "%s", eb.msg[0] ? eb.msg : "out of memory");
             rc = CLI_EXIT_USAGE;
             goto out;
         }
         json_decref(obj);
-        n = 1;
+        submitter_add(sm, &job, 1);
+        pending_release(&job);
     }
-    if (n > 0) {
-        ids = calloc(n, sizeof(*ids));
-        if (!ids || cli_redis_open("submit", o.redis_url, &ctx) < 0)
-            goto out;
-        if (send_jobs(ctx, &o, jobs, n, ids) < 0)
-            goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int dedup = strcmp(ids[i], jobs[i].d->id) != 0;
-
-        if (o.json)
-            printf("{\"id\":\"%s\",\"queue\":\"%s\",\"deduplicated\":%s}\n", ids[i],
-                   jobs[i].d->queue, dedup ? "true" : "false");
-        else
-            printf("%s%s\n", ids[i], dedup ? " (already submitted within the unique window)" : "");
-    }
-    fflush(stdout);
+    if (submitter_finish(sm) < 0 || bad < 0)
+        goto out;
     if (bad > 0) {
-        fprintf(stderr, "maintq submit: %zu submitted, %d bad line(s) left out\n", n, bad);
+        fprintf(stderr, "maintq submit: %zu submitted, %d bad line(s) left out\n", sm->submitted,
+                bad);
         rc = CLI_EXIT_USAGE;
         goto out;
     }
     rc = CLI_EXIT_OK;
-    if (o.wait && n == 1)
-        rc = cli_wait_for_job("submit", o.db_url, ids[0], o.wait_timeout_us, o.json);
+    if (o.wait && sm->submitted == 1)
+        rc = cli_wait_for_job("submit", o.db_url, sm->first_id, o.wait_timeout_us, o.json);
 out:
-    for (size_t i = 0; jobs && i < n; i++)
-        pending_release(&jobs[i]);
-    free(jobs);
-    free(ids);
+    submitter_free(sm);
     free(o.sign_key);
     free(o.sign_key_id);
-    if (ctx)
-        redisFree(ctx);
     return rc;
 }
 
