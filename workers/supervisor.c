@@ -96,6 +96,11 @@ static void spawn(struct slot *s)
 
         /* The child must not outlive a master that was SIGKILLed. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* Stop signals reach a child only through the master. In the master's process
+         * group, a Ctrl-C or `kill -TERM -<group>` would reach it directly as well, and
+         * the master's forwarded SIGTERM would then count as a second signal: exit at
+         * once instead of draining. (Under systemd, use KillMode=mixed for the same.) */
+        setpgid(0, 0);
         if (getppid() == 1)
             _exit(1);
         event_reinit(sup->base);

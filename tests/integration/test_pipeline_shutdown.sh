@@ -3,6 +3,8 @@
 # records and acknowledges them, and the master exits 0. With a grace shorter than the
 # jobs, they are cancelled, recorded as cancelled and retried (not lost) by the next worker.
 # A second SIGTERM makes the worker exit at once, leaving entries pending for reclaim.
+# Ctrl-C in a terminal (SIGINT to the worker's whole process group; likewise `timeout` or
+# `kill -- -PGID`) is still one stop signal: the children hear it only from the master.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/worker_lib.sh"
 itest_stack_up
@@ -19,6 +21,23 @@ set -e
 check "the master exits 0 after draining" equals "$rc" 0
 check "the in-flight jobs finished and were recorded ok" equals "$(rows "status = 'ok'")" 8
 check "nothing is left pending" equals "$(itest_redis XPENDING '{maintq}:q:default' workers | head -1)" 0
+
+# setsid makes the master lead a process group of its own, as a shell's job would.
+WORKER_LOG=$ITEST_TMP/worker-group.log
+setsid "$MAINTQ_WORKER" --procs 2 --concurrency 8 --grace 10s >"$WORKER_LOG" 2>&1 &
+WORKER_PID=$!
+itest_on_exit "kill -9 -- -$WORKER_PID; pkill -9 -P $WORKER_PID"
+wait_until 20 bash -c "[[ \$(grep -c 'connected to postgres' '$WORKER_LOG') -ge 2 ]]"
+"$MAINTQ" submit --batch "$ITEST_TMP/short" >/dev/null
+wait_until 10 bash -c "[[ \$(redis-cli --no-auth-warning -u '$MAINTQ_REDIS_URL' XPENDING '{maintq}:q:default' workers | head -1) -ge 8 ]]"
+kill -INT -- "-$WORKER_PID"
+set +e
+wait "$WORKER_PID"
+rc=$?
+set -e
+check "SIGINT to the whole group: the master exits 0 after draining" equals "$rc" 0
+check "the group's in-flight jobs finished and were recorded ok" equals "$(rows "status = 'ok'")" 16
+check "no child took the signal twice" fails grep -q "second stop signal" "$WORKER_LOG"
 
 start_worker --procs 1 --concurrency 8 --grace 1s
 for i in $(seq 1 4); do echo '{"type":"sleep","params":{"seconds":30},"max_attempts":1}'; done >"$ITEST_TMP/long"
