@@ -7,7 +7,9 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/worker_lib.sh"
 itest_stack_up
 
-for i in $(seq 1 5000); do echo '{"type":"sleep","params":{"seconds":0.01}}'; done >"$ITEST_TMP/jobs"
+# 50 ms each, 32 at a time: the run takes about 8 s, so Postgres stops mid-run however
+# fast submitting and recording are.
+for i in $(seq 1 5000); do echo '{"type":"sleep","params":{"seconds":0.05}}'; done >"$ITEST_TMP/jobs"
 start_worker --procs 2 --concurrency 16 --max-unwritten 200
 "$MAINTQ" submit --batch "$ITEST_TMP/jobs" >/dev/null
 wait_until 60 bash -c "[[ \$(psql -X -A -t -d '$MAINTQ_DATABASE_URL' -c 'SELECT count(*) FROM maintq.job_runs') -ge 300 ]]"
