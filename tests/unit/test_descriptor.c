@@ -5,7 +5,6 @@
  * (Python's json + hmac) from the documented canonical rule, and that every fixture in
  * tests/fixtures/descriptors/valid is accepted and every one in invalid/ rejected with the
  * message in its .err file. */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +17,7 @@
 
 #include "clock.h"
 #include "descriptor.h"
+#include "descriptor_fixtures.h"
 #include "descriptor_sig.h"
 
 static const uint8_t key1[] = "0123456789abcdef0123456789abcdef";
@@ -524,81 +524,52 @@ static void test_key_rotation_and_verify_errors(void **state)
     descriptor_keyring_free(new_only);
 }
 
-static char *read_file(const char *path, size_t *ret_len)
+static void valid_fixture(const char *path, const char *name, const char *text, size_t len)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = malloc(DESCRIPTOR_MAX_BYTES * 2);
-    size_t n;
+    struct errbuf eb = {""};
+    struct descriptor *d = NULL;
 
-    assert_non_null(f);
-    assert_non_null(buf);
-    n = fread(buf, 1, DESCRIPTOR_MAX_BYTES * 2 - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    *ret_len = n;
-    return buf;
+    if (descriptor_parse(text, len, 0, &d, &eb) < 0)
+        fail_msg("%s: rejected: %s", name, eb.msg);
+    char *once = to_json(d, true);
+    struct descriptor *d2 = parse_ok(once, 0);
+    char *twice = to_json(d2, true);
+    if (strcmp(once, twice) != 0)
+        fail_msg("%s: round trip changed\n%s\n%s", name, once, twice);
+    free(once);
+    free(twice);
+    descriptor_free(d2);
+    descriptor_free(d);
 }
 
-static size_t walk_fixtures(const char *kind, bool valid)
+static void invalid_fixture(const char *path, const char *name, const char *text, size_t len)
 {
-    const char *root = getenv("MAINTQ_SOURCE_ROOT");
-    char dir[1024], path[1200];
-    struct dirent *e;
-    size_t count = 0;
+    struct errbuf eb = {""};
+    struct descriptor *d = NULL;
+    char err_path[1400];
+    size_t elen = 0;
+    int r = descriptor_parse(text, len, 0, &d, &eb);
 
-    assert_non_null(root);
-    snprintf(dir, sizeof(dir), "%s/tests/fixtures/descriptors/%s", root, kind);
-    DIR *dh = opendir(dir);
-    assert_non_null(dh);
-    while ((e = readdir(dh))) {
-        size_t nl = strlen(e->d_name), len = 0;
-        if (nl < 6 || strcmp(e->d_name + nl - 5, ".json") != 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        char *text = read_file(path, &len);
-        struct errbuf eb = {""};
-        struct descriptor *d = NULL;
-        int r = descriptor_parse(text, len, 0, &d, &eb);
-        if (valid) {
-            if (r < 0)
-                fail_msg("%s: rejected: %s", e->d_name, eb.msg);
-            char *once = to_json(d, true);
-            struct descriptor *d2 = parse_ok(once, 0);
-            char *twice = to_json(d2, true);
-            if (strcmp(once, twice) != 0)
-                fail_msg("%s: round trip changed\n%s\n%s", e->d_name, once, twice);
-            free(once);
-            free(twice);
-            descriptor_free(d2);
-            descriptor_free(d);
-        } else {
-            size_t elen = 0;
-            snprintf(path + strlen(path) - 5, 6, ".err");
-            char *want = read_file(path, &elen);
-            want[strcspn(want, "\n")] = '\0';
-            if (r >= 0)
-                fail_msg("%s: accepted, want \"%s\"", e->d_name, want);
-            if (!strstr(eb.msg, want))
-                fail_msg("%s: got \"%s\", want \"%s\"", e->d_name, eb.msg, want);
-            free(want);
-        }
-        free(text);
-        count++;
-    }
-    closedir(dh);
-    return count;
+    snprintf(err_path, sizeof(err_path), "%.*s.err", (int)(strlen(path) - 5), path);
+    char *want = fixture_read(err_path, &elen);
+    want[strcspn(want, "\n")] = '\0';
+    if (r >= 0)
+        fail_msg("%s: accepted, want \"%s\"", name, want);
+    if (!strstr(eb.msg, want))
+        fail_msg("%s: got \"%s\", want \"%s\"", name, eb.msg, want);
+    free(want);
 }
 
 static void test_valid_fixtures_are_accepted_and_round_trip(void **state)
 {
-    size_t n = walk_fixtures("valid", true);
+    size_t n = fixture_each("valid", valid_fixture);
     print_message("%zu valid fixtures accepted\n", n);
     assert_true(n >= 12);
 }
 
 static void test_invalid_fixtures_are_rejected_with_their_message(void **state)
 {
-    size_t n = walk_fixtures("invalid", false);
+    size_t n = fixture_each("invalid", invalid_fixture);
     print_message("%zu invalid fixtures rejected\n", n);
     assert_true(n >= 30);
 }
