@@ -28,14 +28,15 @@
 #include "tz.h"
 
 static const char usage[] =
-    "usage: maintq schedules [list] [--json]\n"
+    "usage: maintq schedules [list] [--all] [--json]\n"
     "       maintq schedules show NAME [--json]\n"
     "       maintq schedules pause NAME | resume NAME\n"
     "       maintq schedules run-now NAME\n"
     "       maintq schedules check FILE...\n"
     "\n"
     "  list     every schedule the scheduler loaded: cron, zone, next fire in the\n"
-    "           schedule's zone and in UTC, last tick and what became of it, paused\n"
+    "           schedule's zone and in UTC, last tick and what became of it, paused;\n"
+    "           with --all also those removed from the schedule files since\n"
     "  show     one schedule: the same, its definition and its last 20 ticks\n"
     "  pause    stop firing NAME from its next tick (ticks are recorded as skipped)\n"
     "  resume   fire NAME again (overrides \"paused\": true in its file as well)\n"
@@ -44,6 +45,7 @@ static const char usage[] =
     "  check    validate schedule files without any server: prints `ok: N schedules`,\n"
     "           or the error naming file, schedule and field (exit 2)\n"
     "\n"
+    "  --all                list: include removed schedules (a REMOVED column)\n"
     "  --json               one JSON object per schedule (list, show)\n"
     "  --redis-url URL      default $MAINTQ_REDIS_URL\n"
     "  --database-url URL   default $MAINTQ_DATABASE_URL\n"
@@ -54,6 +56,7 @@ static const char cmd[] = "schedules";
 struct sopts {
     const char *redis_url, *database_url, *prefix;
     int json;
+    int all; /* list: include the schedules removed from the files */
 };
 
 /* ---- formatting ---------------------------------------------------------------------- */
@@ -117,12 +120,13 @@ static const char *hget(redisContext *ctx, const char *prefix, const char *what,
 static const char sql_list[] =
     "SELECT s.name, s.cron, s.zone, s.paused,"
     " (extract(epoch FROM s.last_fire_at) * 1000000)::bigint, s.last_status, lf.job_id,"
-    " j.status, s.definition"
+    " j.status, s.definition,"
+    " to_char(s.removed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
     " FROM maintq.schedules s"
     " LEFT JOIN LATERAL (SELECT f.job_id FROM maintq.schedule_fires f WHERE f.schedule = s.name"
     "   AND f.job_id IS NOT NULL ORDER BY f.fire_at DESC LIMIT 1) lf ON true"
     " LEFT JOIN LATERAL (SELECT status FROM maintq.jobs WHERE job_id = lf.job_id) j ON true"
-    " WHERE $1::text IS NULL OR s.name = $1"
+    " WHERE s.name = $1 OR ($1::text IS NULL AND ($2::boolean OR s.removed_at IS NULL))"
     " ORDER BY s.name";
 
 /* Prints one row of sql_list; returns 0 or -1 (bad data). */
@@ -133,6 +137,7 @@ static int print_row(const struct sopts *o, redisContext *rc, PGresult *res, int
     bool paused = strcmp(PQgetvalue(res, i, 3), "t") == 0;
     char pbuf[8], nl[CLOCK_RFC3339_MAX] = "-", nu[CLOCK_RFC3339_MAX] = "-",
                   last[CLOCK_RFC3339_MAX] = "-", status[64] = "-";
+    const char *removed = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9);
     const char *ov = hget(rc, o->prefix, "sched:paused", name, pbuf, sizeof(pbuf));
     struct tz *zone = NULL;
     int64_t next_us, last_us;
@@ -160,6 +165,12 @@ static int print_row(const struct sopts *o, redisContext *rc, PGresult *res, int
                                 PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7), "paused",
                                 paused);
 
+        if (obj && (full || o->all) &&
+            json_object_set_new(obj, "removed_at", removed ? json_string(removed) : json_null()) <
+                0) {
+            json_decref(obj);
+            obj = NULL;
+        }
         if (obj && full) {
             json_t *def = json_loads(PQgetvalue(res, i, 8), 0, NULL);
 
@@ -182,6 +193,8 @@ static int print_row(const struct sopts *o, redisContext *rc, PGresult *res, int
             printf(" (job %s: %s)", PQgetvalue(res, i, 6),
                    PQgetisnull(res, i, 7) ? "no result yet" : PQgetvalue(res, i, 7));
         printf("\npaused:      %s%s\n", paused ? "yes" : "no", ov ? " (set by maintq schedules)" : "");
+        if (removed)
+            printf("removed:     %s (no longer in the schedule files)\n", removed);
         printf("definition:\n%s\n", pretty ? pretty : PQgetvalue(res, i, 8));
         free(pretty);
         json_decref(def);
@@ -192,8 +205,12 @@ static int print_row(const struct sopts *o, redisContext *rc, PGresult *res, int
             snprintf(st, sizeof(st), "%s/%s", status, PQgetvalue(res, i, 7));
         else
             snprintf(st, sizeof(st), "%s", status);
-        printf("%-24s %-18s %-20s %-25s %-20s %-20s %-18s %s\n", name, cron_text, zone_name, nl,
-               nu, last, st, paused ? "yes" : "no");
+        printf("%-24s %-18s %-20s %-25s %-20s %-20s %-18s ", name, cron_text, zone_name, nl, nu,
+               last, st);
+        if (o->all)
+            printf("%-6s %s\n", paused ? "yes" : "no", removed ? removed : "-");
+        else
+            printf("%s\n", paused ? "yes" : "no");
     }
     tz_free(zone);
     return 0;
@@ -233,12 +250,12 @@ static int do_list(const struct sopts *o, const char *name)
     redisContext *rc = NULL;
     PGconn *pg = NULL;
     PGresult *res = NULL;
-    const char *params[1] = {name};
+    const char *params[2] = {name, o->all ? "true" : "false"};
     int status = CLI_EXIT_UNKNOWN;
 
     if (cli_pg_open(cmd, o->database_url, &pg) < 0 || cli_redis_open(cmd, o->redis_url, &rc) < 0)
         goto out;
-    res = PQexecParams(pg, sql_list, 1, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(pg, sql_list, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         cli_error(cmd, "postgres: %s", PQresultErrorMessage(res));
         goto out;
@@ -250,7 +267,8 @@ static int do_list(const struct sopts *o, const char *name)
     }
     if (!name && !o->json)
         printf("%-24s %-18s %-20s %-25s %-20s %-20s %-18s %s\n", "NAME", "CRON", "ZONE",
-               "NEXT (LOCAL)", "NEXT (UTC)", "LAST TICK", "STATUS", "PAUSED");
+               "NEXT (LOCAL)", "NEXT (UTC)", "LAST TICK", "STATUS",
+               o->all ? "PAUSED REMOVED" : "PAUSED");
     for (int i = 0; i < PQntuples(res); i++)
         print_row(o, rc, res, i, name != NULL);
     if (name && !o->json && print_fires(pg, name) < 0)
@@ -333,7 +351,11 @@ out:
 static int load_definition(PGconn *pg, const char *name, struct schedule_set **ret)
 {
     const char *params[1] = {name};
-    PGresult *res = PQexecParams(pg, "SELECT definition::text FROM maintq.schedules WHERE name = $1",
+    PGresult *res = PQexecParams(pg,
+                                 "SELECT definition::text, to_char(removed_at AT TIME ZONE"
+                                 " 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                                 " FROM maintq.schedules"
+                                 " WHERE name = $1",
                                  1, NULL, params, NULL, NULL, 0);
     struct errbuf eb = {{0}};
     int r = -1;
@@ -344,6 +366,12 @@ static int load_definition(PGconn *pg, const char *name, struct schedule_set **r
     }
     if (PQntuples(res) != 1) {
         cli_error(cmd, "no schedule \"%s\" (maintq-scheduler records what it loads)", name);
+        goto out;
+    }
+    /* It is history now: the scheduler no longer runs it, so neither does run-now. */
+    if (!PQgetisnull(res, 0, 1)) {
+        cli_error(cmd, "schedule \"%s\" was removed from the schedule files at %s", name,
+                  PQgetvalue(res, 0, 1));
         goto out;
     }
     if (schedule_set_load_text("maintq.schedules", PQgetvalue(res, 0, 0),
@@ -444,6 +472,7 @@ static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"all", no_argument, NULL, 'a'},
         {"redis-url", required_argument, NULL, 'r'},
         {"database-url", required_argument, NULL, 'd'},
         {"prefix", required_argument, NULL, 'P'},
@@ -459,6 +488,9 @@ static int run(int argc, char **argv)
         switch (opt) {
         case 'j':
             o.json = 1;
+            break;
+        case 'a':
+            o.all = 1;
             break;
         case 'r':
             o.redis_url = optarg;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "clock.h"
 #include "log.h"
 #include "store.h"
@@ -25,11 +27,25 @@ struct rec {
     bool sent;
 };
 
+/* A growing text buffer. */
+struct text {
+    char *p; /* owned, NUL-terminated when len > 0 */
+    size_t len, cap;
+};
+
 struct fire_log {
     struct store *db; /* borrowed */
     struct rec *head, *tail;
     size_t n;
     size_t dropped;
+    /* Between fire_log_load_begin and _end: the set's rows and names as JSON arrays being
+     * built (without their closing brackets), how many, and whether memory ran out. */
+    bool loading, load_failed;
+    struct text rows, names;
+    size_t load_n;
+    /* owned: the names of the last complete load as a JSON array, for the next election;
+     * NULL until one completed. */
+    char *last_names;
 };
 
 static const char sql_tick[] =
@@ -44,12 +60,29 @@ static const char sql_replaced[] =
     "UPDATE maintq.schedule_fires SET outcome = 'replaced', reason = $3"
     " WHERE schedule = $1 AND fire_at = $2::timestamptz AND outcome = 'fired'";
 
-static const char sql_definition[] =
-    "INSERT INTO maintq.schedules (name, cron, zone, definition, paused, next_fire_at)"
-    " VALUES ($1, $2, $3, $4::jsonb, $5::boolean, $6::timestamptz)"
+/* A whole load in one statement (so one transaction): $1 is a JSON array of the set's rows,
+ * upserted together; when $2 (the leader loaded the set) a row that was marked removed and is
+ * defined again is unmarked, and the rows of schedules the set lacks are marked removed.
+ * Their rows and fires stay. A standby's load leaves removed_at alone: its files may lag. */
+static const char sql_load[] =
+    "WITH d AS (SELECT * FROM json_to_recordset($1::json) AS x(name text, cron text,"
+    " zone text, definition jsonb, paused boolean, next_fire_at timestamptz)),"
+    " u AS (INSERT INTO maintq.schedules AS s (name, cron, zone, definition, paused,"
+    " next_fire_at) SELECT name, cron, zone, definition, paused, next_fire_at FROM d"
     " ON CONFLICT (name) DO UPDATE SET cron = EXCLUDED.cron, zone = EXCLUDED.zone,"
     " definition = EXCLUDED.definition, paused = EXCLUDED.paused,"
-    " next_fire_at = EXCLUDED.next_fire_at, updated_at = now()";
+    " next_fire_at = EXCLUDED.next_fire_at,"
+    " removed_at = CASE WHEN $2::boolean THEN NULL ELSE s.removed_at END, updated_at = now())"
+    " UPDATE maintq.schedules SET removed_at = now(), updated_at = now()"
+    " WHERE $2::boolean AND removed_at IS NULL AND name NOT IN (SELECT name FROM d)";
+
+/* A new leader's view of which schedules exist ($1: a JSON array of names): marks removed
+ * the rows it lacks and unmarks the ones it has. */
+static const char sql_removed[] =
+    "UPDATE maintq.schedules"
+    " SET removed_at = CASE WHEN removed_at IS NULL THEN now() END, updated_at = now()"
+    " WHERE (removed_at IS NULL)"
+    " <> (name IN (SELECT json_array_elements_text($1::json)))";
 
 static void rec_unlink(struct fire_log *fl, struct rec *r)
 {
@@ -156,6 +189,56 @@ static char *time_or_null(int64_t us, bool *ok)
     return dup_or_null(clock_format_rfc3339_us(us, buf), ok);
 }
 
+static void text_release(struct text *t)
+{
+    free(t->p);
+    *t = (struct text){0};
+}
+
+static int text_add(struct text *t, const char *s, size_t n)
+{
+    if (t->cap - t->len <= n) {
+        size_t cap = t->cap ? t->cap : 4096;
+        char *p;
+
+        while (cap - t->len <= n)
+            cap *= 2;
+        p = realloc(t->p, cap);
+        if (!p)
+            return -ENOMEM;
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+    return 0;
+}
+
+static int text_adds(struct text *t, const char *s)
+{
+    return text_add(t, s, strlen(s));
+}
+
+/* s as a JSON string (quoted, escaped); NULL as null. */
+static int text_add_json_string(struct text *t, const char *s)
+{
+    json_t *j;
+    char *q;
+    int r;
+
+    if (!s)
+        return text_adds(t, "null");
+    j = json_string(s);
+    q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    if (!q)
+        return -ENOMEM; /* or s is not UTF-8, which the loader's jansson parse ruled out */
+    r = text_adds(t, q);
+    free(q);
+    return r;
+}
+
 int fire_log_new(struct store *db, struct fire_log **ret)
 {
     struct fire_log *fl = calloc(1, sizeof(*fl));
@@ -177,6 +260,9 @@ struct fire_log *fire_log_free(struct fire_log *fl)
         fl->head = r->next;
         rec_free(r);
     }
+    text_release(&fl->rows);
+    text_release(&fl->names);
+    free(fl->last_names);
     free(fl);
     return NULL;
 }
@@ -208,19 +294,109 @@ int fire_log_replaced(struct fire_log *fl, const char *name, int64_t old_tick_us
     return rec_queue(fl, sql_replaced, 3, v, ok);
 }
 
+void fire_log_load_begin(struct fire_log *fl)
+{
+    text_release(&fl->rows);
+    text_release(&fl->names);
+    fl->load_n = 0;
+    fl->load_failed = text_adds(&fl->rows, "[") < 0 || text_adds(&fl->names, "[") < 0;
+    fl->loading = true;
+}
+
+/* Closes the batch and queues it. names_complete: the batch is a whole set, whose names are
+ * the view the next election marks removals by. */
+static int load_finish(struct fire_log *fl, bool leader, bool names_complete)
+{
+    char *v[2];
+
+    fl->loading = false;
+    if (fl->load_failed || text_adds(&fl->rows, "]") < 0 || text_adds(&fl->names, "]") < 0) {
+        text_release(&fl->rows);
+        text_release(&fl->names);
+        return -ENOMEM;
+    }
+    if (names_complete) {
+        free(fl->last_names);
+        fl->last_names = fl->names.p;
+        fl->names = (struct text){0};
+    }
+    text_release(&fl->names);
+    v[0] = fl->rows.p; /* ownership moves to the record */
+    fl->rows = (struct text){0};
+    v[1] = strdup(leader ? "true" : "false");
+    return rec_queue(fl, sql_load, 2, v, v[1] != NULL);
+}
+
+/* Appends one row object to the batch and its name to the names. definition is JSON text
+ * already (json_dumps at load): it goes in as it is. */
+static int add_row(struct fire_log *fl, const char *name, const char *cron, const char *zone,
+                   const char *definition, int paused, int64_t next_us)
+{
+    struct text *t = &fl->rows;
+    char buf[CLOCK_RFC3339_MAX];
+    const char *next =
+        next_us == INT64_MIN || next_us == INT64_MAX ? NULL : clock_format_rfc3339_us(next_us, buf);
+
+    if (fl->load_n > 0 && (text_adds(t, ",") < 0 || text_adds(&fl->names, ",") < 0))
+        return -ENOMEM;
+    if (text_adds(t, "{\"name\":") < 0 || text_add_json_string(t, name) < 0 ||
+        text_adds(t, ",\"cron\":") < 0 || text_add_json_string(t, cron) < 0 ||
+        text_adds(t, ",\"zone\":") < 0 || text_add_json_string(t, zone) < 0 ||
+        text_adds(t, paused ? ",\"paused\":true" : ",\"paused\":false") < 0 ||
+        text_adds(t, ",\"next_fire_at\":") < 0 || text_add_json_string(t, next) < 0 ||
+        text_adds(t, ",\"definition\":") < 0 || text_adds(t, definition) < 0 ||
+        text_adds(t, "}") < 0 || text_add_json_string(&fl->names, name) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 int fire_log_definition(struct fire_log *fl, const char *name, const char *cron,
                         const char *zone, const char *definition, int paused, int64_t next_us)
 {
-    bool ok = true;
-    char *v[6];
+    bool alone = !fl->loading;
+    int r, q;
 
-    v[0] = dup_or_null(name, &ok);
-    v[1] = dup_or_null(cron, &ok);
-    v[2] = dup_or_null(zone, &ok);
-    v[3] = dup_or_null(definition, &ok);
-    v[4] = dup_or_null(paused ? "true" : "false", &ok);
-    v[5] = time_or_null(next_us, &ok);
-    return rec_queue(fl, sql_definition, 6, v, ok);
+    if (alone)
+        fire_log_load_begin(fl);
+    r = fl->load_failed ? -ENOMEM : add_row(fl, name, cron, zone, definition, paused, next_us);
+    if (r < 0)
+        fl->load_failed = true; /* the text may hold half a row: the batch is dropped */
+    else
+        fl->load_n++;
+    if (!alone)
+        return r;
+    q = load_finish(fl, false, false);
+    return r < 0 ? r : q;
+}
+
+int fire_log_load_end(struct fire_log *fl, bool leader, size_t n_defined)
+{
+    bool complete = fl->load_n == n_defined;
+
+    if (!fl->loading)
+        return -EINVAL;
+    /* A definition that did not reach the batch must not be taken for a removed schedule. */
+    if (!complete)
+        log_warn("%zu of %zu schedule definitions recorded; no removals marked", fl->load_n,
+                 n_defined);
+    return load_finish(fl, leader && complete, complete);
+}
+
+void fire_log_load_cancel(struct fire_log *fl)
+{
+    fl->loading = false;
+    text_release(&fl->rows);
+    text_release(&fl->names);
+}
+
+int fire_log_mark_removed(struct fire_log *fl)
+{
+    char *v[1];
+
+    if (!fl->last_names)
+        return 0;
+    v[0] = strdup(fl->last_names);
+    return rec_queue(fl, sql_removed, 1, v, v[0] != NULL);
 }
 
 void fire_log_flush(struct fire_log *fl)

@@ -3,8 +3,10 @@
  * concurrency policy, paused) and the rq_lua_fire script that dedupes the tick, enqueues the
  * job and records the last fire atomically in Redis. It only fires while the leader lease is
  * held: when elected it reads where the previous leader got to and applies each schedule's
- * misfire policy to the ticks in between; when deposed it stops at once. Every tick's
- * outcome goes to the fire log (Postgres), which never holds firing up. */
+ * misfire policy to the ticks in between; when deposed it stops at once. A tick the timer
+ * finds due longer ago than the grace (the process was suspended, or the clock jumped) goes
+ * through the same misfire plan rather than firing late. Every tick's outcome goes to the
+ * fire log (Postgres), which never holds firing up. */
 #pragma once
 
 #include "schedule.h"
@@ -18,6 +20,10 @@ struct store;
 
 /* Misfire plans look at no more than this many missed ticks per schedule. */
 #define FIRING_MISFIRE_MAX_TICKS 10000
+/* A tick fired at most this late is on time; a later one is a misfire. Generous beside timer
+ * delay (milliseconds) so that a loop busy for a moment (a reload of many schedules under
+ * load) does not turn run_once ticks into missed ones. */
+#define FIRING_LATE_GRACE_DEFAULT_US (5LL * 1000 * 1000)
 
 struct firing_config {
     const char *prefix;     /* borrowed: Redis key prefix */
@@ -25,6 +31,7 @@ struct firing_config {
     struct store *db;       /* borrowed: asked about the previous job (forbid, replace) */
     struct fire_log *log;   /* borrowed */
     struct leader *leader;  /* borrowed: asked before every fire */
+    int64_t late_grace_us;  /* a due tick later than this goes through the misfire plan */
 };
 
 /* Everything in cfg must outlive f; free f after the Redis and Postgres connections (their

@@ -39,12 +39,16 @@ static const char usage[] =
     "  --database-url URL     PostgreSQL conninfo or URI (default $MAINTQ_DATABASE_URL)\n"
     "  --prefix P             Redis key prefix (default {maintq})\n"
     "  --lease-ttl DURATION   leader lease time to live (default 10s, at least 300ms)\n"
+    "  --misfire-grace DURATION\n"
+    "                         a tick due longer ago than this (process suspended, clock\n"
+    "                         jumped) follows its misfire policy (default 5s)\n"
     "  --log-level L          debug, info, warn, error (default info)\n"
     "  --log-json             log one JSON object per line\n";
 
 struct opts {
     const char *dir, *redis_url, *database_url, *prefix;
     int64_t lease_ttl_us;
+    int64_t late_grace_us;
     enum log_level level;
     bool json;
 };
@@ -71,6 +75,7 @@ static int parse_args(int argc, char **argv, struct opts *o, struct errbuf *eb)
         {"database-url", required_argument, NULL, 'd'},
         {"prefix", required_argument, NULL, 'P'},
         {"lease-ttl", required_argument, NULL, 't'},
+        {"misfire-grace", required_argument, NULL, 'g'},
         {"log-level", required_argument, NULL, 'l'},
         {"log-json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -79,7 +84,7 @@ static int parse_args(int argc, char **argv, struct opts *o, struct errbuf *eb)
     int opt;
 
     *o = (struct opts){.prefix = RQ_DEFAULT_PREFIX, .lease_ttl_us = 10 * USEC_PER_SEC,
-                       .level = LOG_LEVEL_INFO};
+                       .late_grace_us = FIRING_LATE_GRACE_DEFAULT_US, .level = LOG_LEVEL_INFO};
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (opt) {
@@ -99,6 +104,12 @@ static int parse_args(int argc, char **argv, struct opts *o, struct errbuf *eb)
             if (parse_duration_us(optarg, &o->lease_ttl_us) < 0 ||
                 o->lease_ttl_us < 300000) {
                 errbuf_set(eb, "--lease-ttl: expected a duration of at least 300ms");
+                return -EINVAL;
+            }
+            break;
+        case 'g':
+            if (parse_duration_us(optarg, &o->late_grace_us) < 0) {
+                errbuf_set(eb, "--misfire-grace: expected a duration");
                 return -EINVAL;
             }
             break;
@@ -183,6 +194,29 @@ static void on_elected(struct leader *l, void *data)
 
     log_info("leader: lease acquired (%s)", leader_token(l));
     firing_elected(d->firing);
+    /* Loads made while standing by left removed_at alone: the new leader's set decides. */
+    if (fire_log_mark_removed(d->log) < 0)
+        log_error("leader: out of memory marking removed schedules");
+}
+
+/* Installs set in the firing loop (takes ownership) and mirrors it into maintq.schedules in
+ * one statement, which also marks removed schedules when this scheduler is the leader.
+ * Returns 0 or -ENOMEM (the old set stays). */
+static int install(struct daemon *d, struct schedule_set *set)
+{
+    size_t n = set->n;
+    bool leader = leader_is_leader(d->leader);
+    int r;
+
+    fire_log_load_begin(d->log);
+    r = firing_load(d->firing, set); /* calls fire_log_definition once per schedule */
+    if (r < 0) {
+        fire_log_load_cancel(d->log);
+        return r;
+    }
+    if (fire_log_load_end(d->log, leader, n) < 0)
+        log_error("out of memory recording the schedule definitions in postgres");
+    return 0;
 }
 
 static void on_deposed(struct leader *l, const char *reason, void *data)
@@ -204,7 +238,7 @@ static void reload(struct daemon *d, const char *why)
                   eb.msg[0] ? eb.msg : "out of memory");
         return;
     }
-    if (firing_load(d->firing, set) < 0) {
+    if (install(d, set) < 0) {
         log_error("reload (%s) failed, keeping the %zu loaded schedules: out of memory", why,
                   before);
         return;
@@ -319,8 +353,9 @@ static int daemon_start(struct daemon *d, struct schedule_set *set)
         return r;
     }
     fc = (struct firing_config){.prefix = d->o.prefix, .rc = d->rc, .db = d->db,
-                                .log = d->log, .leader = d->leader};
-    if ((r = firing_new(d->base, &fc, &d->firing)) < 0 || (r = firing_load(d->firing, set)) < 0) {
+                                .log = d->log, .leader = d->leader,
+                                .late_grace_us = d->o.late_grace_us};
+    if ((r = firing_new(d->base, &fc, &d->firing)) < 0 || (r = install(d, set)) < 0) {
         if (!d->firing)
             schedule_set_free(set);
         log_error("cannot start: %s", strerror(-r));

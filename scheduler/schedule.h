@@ -1,7 +1,9 @@
 /* Schedule definitions (the *.json files of ops/schedules, described by
  * schemas/schedule.schema.json): loading and validating them, and the pure decisions the
  * scheduler daemon makes with them — maintenance windows, misfire plans after downtime, and
- * the deterministic job id of a tick. Nothing here talks to Redis or Postgres or logs. */
+ * the deterministic job id of a tick. Nothing here talks to Redis or Postgres or logs.
+ * Implemented by schedule.c (sets), schedule_file.c (reading files), schedule_check.c
+ * (checking documents), schedule_window.c, schedule_misfire.c and schedule_tick.c. */
 #pragma once
 
 #include <stdbool.h>
@@ -50,6 +52,10 @@ struct schedule {
     int64_t jitter_us;         /* 0 = none */
     bool paused;
     struct schedule_window *window; /* owned, NULL when the schedule has none */
+    /* owned: the whole document as compact JSON with sorted keys, kept from the load for the
+     * `definition` column of maintq.schedules (and from there `schedules show` and
+     * `run-now`), so that mirroring a set never reads its files again. */
+    char *definition;
 };
 
 struct schedule_set {

@@ -36,6 +36,20 @@ show_scheduler_logs() {
     done
 }
 
+# policy_schedules DIR PREFIX CRON DEADLINE: writes three schedules into DIR, one per
+# misfire policy, named (and queued as) PREFIX-skip, PREFIX-run_once and PREFIX-run_all: a
+# noop job on CRON with starting_deadline DEADLINE.
+policy_schedules() {
+    local policy
+    mkdir -p "$1"
+    for policy in skip run_once run_all; do
+        cat >"$1/$policy.json" <<JSON
+{"name": "$2-$policy", "cron": "$3", "misfire": "$policy",
+ "starting_deadline": "$4", "job": {"type": "noop", "queue": "$2-$policy", "timeout_s": 10}}
+JSON
+    done
+}
+
 # scheduled_for QUEUE: the scheduled_for of every entry of the queue's stream, one a line.
 scheduled_for() {
     itest_redis XRANGE "{maintq}:q:$1" - + | grep -o '"scheduled_for":"[^"]*"' | cut -d'"' -f4

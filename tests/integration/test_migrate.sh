@@ -15,6 +15,12 @@ nfiles=$(find "$sql_dir" -maxdepth 1 -name '[0-9]*_*.sql' | wc -l)
 out=$ITEST_TMP/out
 "$MAINTQ" migrate >"$out" 2>&1 || true
 check "the first run applies 001_init.sql" grep -qx 'applied 001_init.sql' "$out"
+check "the first run applies 002_schedules_removed_at.sql after it" \
+    test "$(grep '^applied ' "$out" | head -n 2 | tr '\n' ' ')" = \
+    "applied 001_init.sql applied 002_schedules_removed_at.sql "
+check "schedules has the removed_at column of 002" test "$(itest_psql "SELECT count(*)
+    FROM information_schema.columns WHERE table_schema = 'maintq' AND table_name = 'schedules'
+    AND column_name = 'removed_at'")" = 1
 check "the tables and the jobs view exist in schema maintq" \
     test "$(itest_psql "SELECT count(*) FROM (VALUES ('maintq.job_runs'), ('maintq.jobs'),
         ('maintq.schedules'), ('maintq.schedule_fires')) t(n) WHERE to_regclass(n) IS NOT NULL")" = 4
@@ -33,7 +39,10 @@ check "jobs shows the latest attempt of a job" test "$(itest_psql "
      WHERE job_id = '0190a1b2-0000-7000-8000-0000000000ac'")" = "2 ok"
 
 "$MAINTQ" migrate >"$out" 2>&1 || true
-check "a second run says nothing changed" grep -qx 'nothing to migrate (schema at version 1)' "$out"
+latest=$(find "$sql_dir" -maxdepth 1 -name '[0-9]*_*.sql' -printf '%f\n' | sort | tail -n 1)
+latest=$((10#${latest%%_*}))
+check "a second run says nothing changed (schema at version $latest, the newest file)" \
+    grep -qx "nothing to migrate (schema at version $latest)" "$out"
 check "schema_migrations holds one row per migration file ($nfiles)" \
     test "$(itest_psql 'SELECT count(*) FROM maintq.schema_migrations')" = "$nfiles"
 

@@ -14,13 +14,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sched_lib.sh"
 itest_stack_up
 
-mkdir -p "$ITEST_TMP/schedules"
-for policy in skip run_once run_all; do
-    cat >"$ITEST_TMP/schedules/$policy.json" <<JSON
-{"name": "mf-$policy", "cron": "*/2 * * * * *", "misfire": "$policy",
- "starting_deadline": "1m", "job": {"type": "noop", "queue": "mf-$policy", "timeout_s": 10}}
-JSON
-done
+policy_schedules "$ITEST_TMP/schedules" mf "*/2 * * * * *" 1m
 
 start_scheduler "$ITEST_TMP/schedules" --lease-ttl 3s
 S1=$SCHED_PID

@@ -4,7 +4,8 @@
  * seeds' calendars fire when the seeds say, the seeds' three maintenance windows contain
  * exactly the instants worked out by hand (Africa/Johannesburg is UTC+2 all year), each
  * misfire policy with and without a starting deadline plans what it says, and job ids of
- * ticks are deterministic, valid UUIDv7 and equal to an independent computation. */
+ * ticks are deterministic, valid UUIDv7 and equal to an independent computation, and each
+ * schedule keeps its document's canonical text (what maintq.schedules records). */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -745,6 +746,49 @@ static void test_definition_text_loads_and_errors_name_its_origin(void **state)
     printf("checked: %s\n", eb.msg);
 }
 
+/* Each schedule keeps its document's canonical text from the load (compact, sorted keys:
+ * what maintq.schedules.definition records), in both file forms, and that text loads back
+ * to the same text. The expected texts are written out by hand. */
+static void test_definition_is_kept_as_canonical_text(void **state)
+{
+    static const char list[] =
+        "{ \"schedules\": [\n"
+        "  {\"name\": \"b-two\", \"job\": {\"type\": \"noop\", \"queue\": \"q\"},\n"
+        "   \"cron\": \"0 3 * * 0\", \"zone\": \"Europe/London\"},\n"
+        "  {\"zone\": \"UTC\", \"paused\": true, \"name\": \"a-one\",\n"
+        "   \"description\": \"caf\\u00e9 \\\"x\\\"\", \"cron\": \"@daily\",\n"
+        "   \"job\": {\"type\": \"noop\"}}\n"
+        "] }\n";
+    static const char one[] = "{\"name\":\"solo\", \"cron\":\"* * * * *\",\n"
+                              " \"job\":{\"timeout_s\":5,\"type\":\"noop\"}}";
+    static const char *const want[] = {
+        "{\"cron\":\"0 3 * * 0\",\"job\":{\"queue\":\"q\",\"type\":\"noop\"},"
+        "\"name\":\"b-two\",\"zone\":\"Europe/London\"}",
+        "{\"cron\":\"@daily\",\"description\":\"caf\xc3\xa9 \\\"x\\\"\",\"job\":{\"type\":"
+        "\"noop\"},\"name\":\"a-one\",\"paused\":true,\"zone\":\"UTC\"}",
+    };
+    struct schedule_set *set = NULL, *again = NULL;
+    struct errbuf eb = {{0}};
+
+    assert_int_equal(schedule_set_load_text("list.json", list, sizeof(list) - 1, &set, &eb), 0);
+    assert_int_equal(set->n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *def = set->items[i]->definition;
+
+        assert_string_equal(def, want[i]);
+        assert_int_equal(schedule_set_load_text("db", def, strlen(def), &again, &eb), 0);
+        assert_string_equal(again->items[0]->definition, def);
+        again = schedule_set_free(again);
+    }
+    set = schedule_set_free(set);
+    assert_int_equal(schedule_set_load_text("one.json", one, sizeof(one) - 1, &set, &eb), 0);
+    assert_string_equal(set->items[0]->definition,
+                        "{\"cron\":\"* * * * *\",\"job\":{\"timeout_s\":5,\"type\":\"noop\"},"
+                        "\"name\":\"solo\"}");
+    printf("checked: %s\n", set->items[0]->definition);
+    schedule_set_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -770,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_job_ids_are_deterministic_v7_and_match_an_independent_computation),
         cmocka_unit_test(test_descriptor_of_a_tick_is_complete_and_valid),
         cmocka_unit_test(test_definition_text_loads_and_errors_name_its_origin),
+        cmocka_unit_test(test_definition_is_kept_as_canonical_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
