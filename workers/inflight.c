@@ -87,8 +87,8 @@ void inflight_flush_finishes(struct child *c)
         resp_cmd_add_str(&a, run->stream->key);
         resp_cmd_add_str(&a, run->entry_id);
         resp_cmd_add_str(&a, finish_action_names[run->action]);
-        resp_cmd_add_str(&a, run->lock_fence ? run->lock_key : "");
-        resp_cmd_add_str(&a, run->lock_fence ? run->lock_token : "");
+        resp_cmd_add_str(&a, run->lock_fence ? run->lock->key : "");
+        resp_cmd_add_str(&a, run->lock_fence ? run->lock->token : "");
         switch (run->action) {
         case FINISH_RETRY:
         case FINISH_DELAY:

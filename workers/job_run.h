@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+/* struct event itself, to embed a run's timers (event_assign) instead of allocating them */
+#include <event2/event_struct.h>
 #include <jansson.h>
 
 #include "child.h"
@@ -36,6 +38,15 @@ enum finish_action {
     FINISH_DEAD,
 };
 
+/* The lock of a run whose descriptor names one: kept apart, as its keys are most of a run's
+ * size and most jobs have no lock (a worker may hold thousands of runs awaiting Postgres). */
+struct run_lock {
+    struct event timer; /* renewal, or retry of a failed acquire */
+    char key[RQ_KEY_MAX];
+    char fence_key[RQ_KEY_MAX];
+    char token[160];
+};
+
 struct job_run {
     struct child *child;          /* borrowed */
     struct job_run *prev, *next;  /* in child->runs */
@@ -56,11 +67,9 @@ struct job_run {
 
     struct job_exec exec;
     bool exec_active;             /* start() succeeded and neither done nor cancel yet */
-    struct event *timeout_timer;  /* owned */
-    struct event *lock_timer;     /* owned: renewal, or retry of a failed acquire */
-    char lock_key[RQ_KEY_MAX];
-    char lock_fence_key[RQ_KEY_MAX];
-    char lock_token[160];
+    struct event timeout_timer;   /* assigned when the handler starts */
+    bool timeout_assigned;
+    struct run_lock *lock;        /* owned; NULL unless the descriptor names a lock */
     int64_t lock_fence;           /* 0 when no lock is held */
     bool shutdown_cancel;
     bool replaced;                /* cancelled through its cancel key: not retried */

@@ -71,10 +71,12 @@ void job_run_free(struct job_run *run)
         c->runs = run->next;
     if (run->next)
         run->next->prev = run->prev;
-    if (run->timeout_timer)
-        event_free(run->timeout_timer);
-    if (run->lock_timer)
-        event_free(run->lock_timer);
+    if (run->timeout_assigned)
+        event_del(&run->timeout_timer);
+    if (run->lock) {
+        event_del(&run->lock->timer);
+        free(run->lock);
+    }
     descriptor_free(run->d);
     json_decref(run->result);
     free(run->error);
@@ -215,10 +217,10 @@ static void conclude(struct job_run *run)
     bool freed_slot = run->occupies_slot;
 
     release_slot(run);
-    if (run->lock_timer)
-        event_del(run->lock_timer);
-    if (run->timeout_timer)
-        event_del(run->timeout_timer);
+    if (run->lock)
+        event_del(&run->lock->timer);
+    if (run->timeout_assigned)
+        event_del(&run->timeout_timer);
     if (run->finished_us == 0)
         run->finished_us = clock_now_us();
     if (run->started_us == 0)
@@ -330,12 +332,9 @@ static void start_handler(struct job_run *run)
     run->exec.on_done = on_exec_done;
     run->exec.runner_data = run;
     run->started_us = clock_now_us();
-    run->timeout_timer = evtimer_new(c->base, on_timeout, run);
-    if (!run->timeout_timer) {
-        conclude_early(run, JOB_STATUS_FAILED, "out of memory");
-        return;
-    }
-    evtimer_add(run->timeout_timer, &tv);
+    evtimer_assign(&run->timeout_timer, c->base, on_timeout, run);
+    run->timeout_assigned = true;
+    evtimer_add(&run->timeout_timer, &tv);
     run->exec_active = true;
     r = run->type->start(&run->exec, &eb);
     if (r < 0 && run->exec_active) {
@@ -358,7 +357,7 @@ static void on_lock_timer(evutil_socket_t fd, short what, void *arg)
     struct child *c = run->child;
     struct timeval tv = {LOCK_RENEW_MS / 1000, 0};
     char ttl[16];
-    const char *argv[3] = {run->lock_key, run->lock_token, ttl};
+    const char *argv[3] = {run->lock->key, run->lock->token, ttl};
     size_t lens[3];
 
     if (run->state == RUN_LOCKING) {
@@ -373,7 +372,7 @@ static void on_lock_timer(evutil_socket_t fd, short what, void *arg)
     /* Fire and forget: the run may end before the reply, so it passes no pointer. A lock
      * lost anyway (Redis restarted without persistence) shows as a fence gap. */
     redis_conn_script(c->rcmd, &c->s_lock_renew, NULL, NULL, 1, 3, argv, lens);
-    evtimer_add(run->lock_timer, &tv);
+    evtimer_add(&run->lock->timer, &tv);
 }
 
 static void on_lock_acquired(struct redis_conn *rc, struct redisReply *reply, void *data)
@@ -383,14 +382,14 @@ static void on_lock_acquired(struct redis_conn *rc, struct redisReply *reply, vo
 
     if (!reply || reply->type != REDIS_REPLY_INTEGER) {
         /* Redis unreachable or confused: keep the slot and try again shortly. */
-        evtimer_add(run->lock_timer, &retry);
+        evtimer_add(&run->lock->timer, &retry);
         return;
     }
     if (reply->integer > 0) {
         struct timeval tv = {LOCK_RENEW_MS / 1000, 0};
 
         run->lock_fence = reply->integer;
-        evtimer_add(run->lock_timer, &tv);
+        evtimer_add(&run->lock->timer, &tv);
         start_handler(run);
         return;
     }
@@ -402,7 +401,7 @@ static void on_lock_acquired(struct redis_conn *rc, struct redisReply *reply, vo
     run->action = FINISH_DELAY;
     run->delay_ms = LOCK_WAIT_MS;
     if (set_delayed_body(run, run->attempt) < 0) {
-        evtimer_add(run->lock_timer, &retry);
+        evtimer_add(&run->lock->timer, &retry);
         return;
     }
     run->has_row = false;
@@ -413,7 +412,7 @@ static void send_lock_acquire(struct job_run *run)
 {
     struct child *c = run->child;
     char ttl[16];
-    const char *argv[4] = {run->lock_key, run->lock_fence_key, run->lock_token, ttl};
+    const char *argv[4] = {run->lock->key, run->lock->fence_key, run->lock->token, ttl};
     size_t lens[4];
 
     snprintf(ttl, sizeof(ttl), "%d", LOCK_TTL_MS);
@@ -423,7 +422,7 @@ static void send_lock_acquire(struct job_run *run)
                           lens) < 0) {
         struct timeval retry = {0, REDIS_RETRY_MS * 1000};
 
-        evtimer_add(run->lock_timer, &retry);
+        evtimer_add(&run->lock->timer, &retry);
     }
 }
 
@@ -431,17 +430,23 @@ static void start_locking(struct job_run *run)
 {
     struct child *c = run->child;
 
+    struct run_lock *l;
+
     run->state = RUN_LOCKING;
-    run->lock_timer = evtimer_new(c->base, on_lock_timer, run);
-    if (!run->lock_timer || rq_key(run->lock_key, sizeof(run->lock_key), c->cfg->prefix, "lock",
-                                   run->d->lock) < 0 ||
-        snprintf(run->lock_fence_key, sizeof(run->lock_fence_key), "%s:fence", run->lock_key) >=
-            (int)sizeof(run->lock_fence_key)) {
+    l = run->lock = calloc(1, sizeof(*run->lock));
+    if (!l) {
+        conclude_early(run, JOB_STATUS_FAILED, "out of memory");
+        return;
+    }
+    evtimer_assign(&l->timer, c->base, on_lock_timer, run);
+    if (rq_key(l->key, sizeof(l->key), c->cfg->prefix, "lock", run->d->lock) < 0 ||
+        snprintf(l->fence_key, sizeof(l->fence_key), "%s:fence", l->key) >=
+            (int)sizeof(l->fence_key)) {
         conclude_early(run, JOB_STATUS_DEAD, "lock: key too long");
         return;
     }
-    snprintf(run->lock_token, sizeof(run->lock_token), "%s:%s:%" PRId64, c->consumer,
-             run->d->id, run->attempt);
+    snprintf(l->token, sizeof(l->token), "%s:%s:%" PRId64, c->consumer, run->d->id,
+             run->attempt);
     send_lock_acquire(run);
 }
 
