@@ -184,7 +184,7 @@ struct sent_job {
 
 struct sent_chunk {
     size_t n;
-    int first_line;
+    int first_line, last_line; /* of the input; 0 for a job from the command line */
     struct sent_job jobs[SUBMIT_CHUNK];
 };
 
@@ -197,7 +197,8 @@ struct submitter {
     size_t head, count;                          /* count includes the one being filled */
     size_t submitted;
     char first_id[UUID_STR_LEN]; /* the standing id of the first job, for --wait */
-    bool failed;
+    size_t refused;              /* chunks the script failed on (printed) */
+    bool failed;                 /* the connection failed (printed): nothing more is sent */
 };
 
 static struct sent_chunk *filling(struct submitter *sm)
@@ -225,7 +226,23 @@ static int submitter_connect(struct submitter *sm)
     return 0;
 }
 
-/* Reads the reply of the oldest unanswered chunk and prints its ids. */
+/* The connection broke: nothing more is sent or read. */
+static void connection_failed(struct submitter *sm, int from_line)
+{
+    char why[512];
+
+    redis_error_text(why, sizeof(why), sm->ctx->errstr[0] ? sm->ctx->errstr : "no reply");
+    if (from_line > 0)
+        cli_error("submit", "redis: %s; the jobs from line %d on may not have been submitted",
+                  why, from_line);
+    else
+        cli_error("submit", "redis: %s; the job may not have been submitted", why);
+    sm->failed = true;
+}
+
+/* Reads the reply of the oldest unanswered chunk and prints its ids. A chunk the script
+ * failed on is named and the later ones still count: a script is not rolled back, so some
+ * of its jobs may be in, which the message says. */
 static int read_chunk_reply(struct submitter *sm)
 {
     struct sent_chunk *ch = &sm->chunks[sm->head];
@@ -234,17 +251,23 @@ static int read_chunk_reply(struct submitter *sm)
     int r = 0;
 
     if (redisGetReply(sm->ctx, &rp) != REDIS_OK || !rp) {
-        cli_error("submit", "redis: %s; jobs from line %d on may not have been submitted",
-                  sm->ctx->errstr[0] ? sm->ctx->errstr : "no reply", ch->first_line);
-        sm->failed = true;
+        connection_failed(sm, ch->first_line);
         return -EIO;
     }
     reply = rp;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != ch->n) {
-        cli_error("submit", "redis: submit script failed for the jobs from line %d: %s",
-                  ch->first_line,
-                  reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-        sm->failed = true;
+        char why[512];
+
+        redis_error_text(why, sizeof(why),
+                         reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        if (ch->first_line > 0)
+            fprintf(stderr,
+                    "maintq submit: lines %d-%d: redis refused them (%s); some of these jobs "
+                    "may have been submitted\n",
+                    ch->first_line, ch->last_line, why);
+        else
+            cli_error("submit", "redis refused the job (%s)", why);
+        sm->refused++;
         r = -EIO;
     } else {
         for (size_t i = 0; i < ch->n; i++) {
@@ -279,7 +302,7 @@ static int send_chunk(struct submitter *sm)
 
     if (resp_cmd_encode(&sm->cmd, 3, lead, &bytes, &len) < 0 ||
         redisAppendFormattedCommand(sm->ctx, bytes, len) != REDIS_OK) {
-        cli_error("submit", "out of memory building the jobs from line %d on",
+        cli_error("submit", "out of memory; the jobs from line %d on were not submitted",
                   filling(sm)->first_line);
         sm->failed = true;
         return -ENOMEM;
@@ -287,9 +310,7 @@ static int send_chunk(struct submitter *sm)
     resp_cmd_release(&sm->cmd);
     do {
         if (redisBufferWrite(sm->ctx, &done) != REDIS_OK) {
-            cli_error("submit", "redis: %s; jobs from line %d on may not have been submitted",
-                      sm->ctx->errstr, sm->chunks[sm->head].first_line);
-            sm->failed = true;
+            connection_failed(sm, sm->chunks[sm->head].first_line);
             return -EIO;
         }
     } while (!done);
@@ -318,6 +339,7 @@ static int submitter_add(struct submitter *sm, const struct pending_job *job, in
         resp_cmd_add_str(&sm->cmd, sm->o->prefix);
     }
     ch = filling(sm);
+    ch->last_line = line;
     snprintf(ch->jobs[ch->n].id, UUID_STR_LEN, "%s", d->id);
     snprintf(ch->jobs[ch->n].queue, sizeof(ch->jobs[ch->n].queue), "%s", d->queue);
     ch->n++;
@@ -339,7 +361,7 @@ static int submitter_finish(struct submitter *sm)
     while (!sm->failed && sm->count > 0)
         read_chunk_reply(sm);
     fflush(stdout);
-    return sm->failed ? -EIO : 0;
+    return sm->failed || sm->refused ? -EIO : 0;
 }
 
 static struct submitter *submitter_free(struct submitter *sm)
@@ -589,15 +611,17 @@ static int run_submit(int argc, char **argv)
             goto out;
         }
         json_decref(obj);
-        submitter_add(sm, &job, 1);
+        submitter_add(sm, &job, 0);
         pending_release(&job);
     }
-    if (submitter_finish(sm) < 0 || bad < 0)
-        goto out;
-    if (bad > 0) {
-        fprintf(stderr, "maintq submit: %zu submitted, %d bad line(s) left out\n", sm->submitted,
-                bad);
-        rc = CLI_EXIT_USAGE;
+    if (submitter_finish(sm) < 0 || bad != 0) {
+        if (batch && !sm->failed && bad >= 0)
+            fprintf(stderr,
+                    "maintq submit: %zu submitted, %d bad line(s) left out, %zu chunk(s) "
+                    "refused by redis\n",
+                    sm->submitted, bad, sm->refused);
+        /* Bad input is a usage error; Redis refusing or failing is not. */
+        rc = sm->failed || sm->refused || bad < 0 ? CLI_EXIT_UNKNOWN : CLI_EXIT_USAGE;
         goto out;
     }
     rc = CLI_EXIT_OK;

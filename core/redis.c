@@ -148,22 +148,35 @@ static bool rc_leave(struct redis_conn *rc)
     return true;
 }
 
-/* Formats "redis <display>: <msg>" with hiredis's capitalised messages lowered and a
- * final period dropped, the house style for one-line errors. */
+void redis_error_text(char *buf, size_t size, const char *msg)
+{
+    const char *tail;
+    size_t len;
+
+    if (!msg || !*msg)
+        msg = "unknown error";
+    len = strlen(msg);
+    /* An error raised inside a script ends in " script: <sha1>, on @user_script:<line>." */
+    tail = strstr(msg, " script: ");
+    if (tail)
+        len = (size_t)(tail - msg);
+    snprintf(buf, size, "%.*s", (int)len, msg);
+    if (isupper((unsigned char)buf[0]) && buf[1] && !isupper((unsigned char)buf[1]))
+        buf[0] = (char)tolower((unsigned char)buf[0]);
+    len = strlen(buf);
+    while (len > 0 && (buf[len - 1] == '.' || buf[len - 1] == ' '))
+        buf[--len] = '\0';
+}
+
+/* Formats "redis <display>: [<what>: ]<msg>", msg as redis_error_text() words it. */
 static void set_reason(char *buf, size_t size, const char *display, const char *what,
                        const char *msg)
 {
-    size_t n;
     int off = snprintf(buf, size, "redis %s: %s%s", display, what ? what : "", what ? ": " : "");
 
     if (off < 0 || (size_t)off >= size)
         return;
-    snprintf(buf + off, size - (size_t)off, "%s", msg && *msg ? msg : "unknown error");
-    if (!what && isupper((unsigned char)buf[off]) && !isupper((unsigned char)buf[off + 1]))
-        buf[off] = (char)tolower((unsigned char)buf[off]);
-    n = strlen(buf);
-    if (n > 0 && buf[n - 1] == '.')
-        buf[n - 1] = '\0';
+    redis_error_text(buf + off, size - (size_t)off, msg);
 }
 
 static void on_cmd_reply(redisAsyncContext *ac, void *r, void *privdata);

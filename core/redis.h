@@ -97,7 +97,8 @@ int redis_script_init(struct redis_script *s, const char *text);
 
 /* Runs the script with argv[0..numkeys) as KEYS and the rest as ARGV: EVALSHA first, and on
  * a NOSCRIPT error (script cache empty after a restart or failover) the same call as EVAL,
- * which also caches it. Otherwise like redis_conn_command_argv(); argc may be 0. s is
+ * which also caches it. The EVAL goes behind commands sent after the EVALSHA, so callers
+ * must not rely on a script running before their later commands. Otherwise like redis_conn_command_argv(); argc may be 0. s is
  * copied by value. Returns 0, -EINVAL (numkeys outside 0..argc), -ENOMEM or -ESHUTDOWN. */
 int redis_conn_script(struct redis_conn *rc, const struct redis_script *s, redis_reply_fn *cb,
                       void *data, int numkeys, int argc, const char **argv, const size_t *argvlen);
@@ -106,6 +107,12 @@ int redis_conn_script(struct redis_conn *rc, const struct redis_script *s, redis
  * arguments of args are KEYS. args stays the caller's. */
 int redis_conn_script_send(struct redis_conn *rc, const struct redis_script *s,
                            redis_reply_fn *cb, void *data, int numkeys, struct resp_cmd *args);
+
+/* Words a Redis or hiredis error message (msg, borrowed; NULL or "" reads "unknown error")
+ * for a one-line error into buf: a script error's "script: <sha1>, on @user_script:<n>"
+ * tail cut, a capitalised first word ("Connection refused") lowered, error codes
+ * ("WRONGTYPE") kept, no final period. */
+void redis_error_text(char *buf, size_t size, const char *msg);
 
 /* Blocking connection for the command line: connects within timeout_ms (which also
  * becomes the timeout of each later command), then AUTH and SELECT. On failure returns

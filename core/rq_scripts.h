@@ -23,7 +23,10 @@ extern const char rq_lua_promote[];
  * member; for dead: descriptor, attempt, max, error; for ack nothing more.
  * An entry is acted on only if acknowledging it succeeds, i.e. it was still pending: the
  * reclaim script acknowledges every entry it takes over in the same call, so a pending
- * entry is still the finisher's. The lock is released if this token still holds it.
+ * entry is still the finisher's. (Should Redis lose its last writes, an entry may be
+ * delivered again while its first consumer still runs it; then whichever finishes first
+ * acts, and the other's row for the same attempt is a no-op.) The lock is released if this
+ * token still holds it.
  * Finished entries leave the stream (trimmed below the oldest pending entry, deleted
  * above it). Returns per entry 1 (done) or 0 (not ours any more). */
 extern const char rq_lua_finish[];

@@ -42,7 +42,7 @@ static void after_fork_parent(void)
 
 static void after_fork_child(void)
 {
-    gen.forked = gen.drawn;
+    gen.forked = gen.drawn || gen.forked; /* a grandchild of a drawing process too */
     gen.drawn = false;
     pthread_mutex_unlock(&gen.lock);
 }

@@ -8,7 +8,9 @@
 #include <stdint.h>
 
 #include <event2/event.h>
-/* struct event itself, to embed a run's timers (event_assign) instead of allocating them */
+/* struct event itself, to embed a run's timers (event_assign) instead of allocating them.
+ * libevent warns this ties the build to its struct layout: we build against the headers of
+ * the libevent we link (Debian's libevent-dev), so the two always match. */
 #include <event2/event_struct.h>
 #include <jansson.h>
 

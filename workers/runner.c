@@ -429,7 +429,6 @@ static void send_lock_acquire(struct job_run *run)
 static void start_locking(struct job_run *run)
 {
     struct child *c = run->child;
-
     struct run_lock *l;
 
     run->state = RUN_LOCKING;

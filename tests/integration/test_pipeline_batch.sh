@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves the pipeline at volume: 10,000 noop jobs submitted with --batch by two worker
 # processes end as exactly 10,000 ok rows, one per job, all acknowledged; and that a batch
-# with bad lines reports each by line number, still submits the good ones, and exits 2.
+# with bad lines reports each by line number, still submits the good ones, and exits 2; a
+# chunk Redis refuses is named by its lines while the other chunks still go in (exit 3).
 # And that a redelivered attempt (the same job id and attempt as two raw stream entries, and
 # again after its row is written) still ends as one row with every entry acknowledged: the
 # worker writes batches with COPY, which fails on the existing row, and then writes the
@@ -42,6 +43,26 @@ check "each bad line is reported once with its number" bash -c "
     grep -q '^maintq submit: line 6: timeout_s' '$ITEST_TMP/mixed.err' &&
     [[ \$(grep -c ': line ' '$ITEST_TMP/mixed.err') == 4 ]]"
 check "the good lines of the bad batch run" wait_until 30 rows_equal 10002 "true"
+
+# A queue key of the wrong type makes the submit script fail on the chunk that names it
+# (lines 501-1000 of 1,200), after adding that chunk's jobs before line 700.
+itest_redis SET '{maintq}:q:broken' not-a-stream >/dev/null
+for i in $(seq 1 1200); do
+    if ((i == 700)); then echo '{"type":"noop","queue":"broken"}'; else echo '{"type":"noop","queue":"chunky"}'; fi
+done >"$ITEST_TMP/refused.jsonl"
+set +e
+"$MAINTQ" submit --batch "$ITEST_TMP/refused.jsonl" >"$ITEST_TMP/refused.out" 2>"$ITEST_TMP/refused.err"
+rc=$?
+set -e
+check "a batch with a refused chunk exits 3" equals "$rc" 3
+check "the refused chunk is named by its lines, in one line" bash -c "
+    grep -q '^maintq submit: lines 501-1000: redis refused them (WRONGTYPE [^()]*); some of these jobs may have been submitted\$' '$ITEST_TMP/refused.err' &&
+    grep -q '^maintq submit: 700 submitted, 0 bad line(s) left out, 1 chunk(s) refused by redis\$' '$ITEST_TMP/refused.err' &&
+    [[ \$(wc -l <'$ITEST_TMP/refused.err') == 2 ]]"
+check "the chunks before and after it are submitted and their ids printed" bash -c "
+    [[ \$(wc -l <'$ITEST_TMP/refused.out') == 700 ]] &&
+    [[ \$(redis-cli --no-auth-warning -u '$MAINTQ_REDIS_URL' XLEN '{maintq}:q:chunky') == 899 ]]"
+itest_redis DEL '{maintq}:q:broken' '{maintq}:q:chunky' >/dev/null
 
 q='{maintq}:q:default'
 now=$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)
