@@ -10,67 +10,26 @@
 
 #include "clock.h"
 #include "descriptor_int.h"
+#include "strbuf.h"
 
 /* The flags the canonical form was defined with; params is dumped with them. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY)
 
-struct out {
-    char *buf; /* owned */
-    size_t len, cap;
-};
-
-/* Makes room for n more bytes and a NUL. */
-static int reserve(struct out *o, size_t n)
-{
-    if (o->cap - o->len > n)
-        return 0;
-    size_t cap = o->cap ? o->cap : 512;
-    while (cap - o->len <= n)
-        cap *= 2;
-    char *buf = realloc(o->buf, cap);
-    if (!buf)
-        return -ENOMEM;
-    o->buf = buf;
-    o->cap = cap;
-    return 0;
-}
-
-static int put(struct out *o, const char *s, size_t n)
-{
-    if (reserve(o, n) < 0)
-        return -ENOMEM;
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    return 0;
-}
-
 /* A literal: ",\"key\":" and the like. */
-#define PUT_LIT(o, lit) put(o, lit, sizeof(lit) - 1)
-
-static int put_int(struct out *o, int64_t v)
-{
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return put(o, p, (size_t)(tmp + sizeof(tmp) - p));
-}
+#define PUT_LIT(o, lit) strbuf_add_lit(o, lit)
 
 /* As jansson's dump: '"' and '\' and the control characters below 0x20 escaped (\b \f \n
  * \r \t by name, the others as \u00XX with upper-case hex), everything else -- '/', 0x7f,
  * all of UTF-8 -- as it is. Invalid UTF-8 fails, as json_string() refused it. */
-static int put_string(struct out *o, const char *s)
+static int put_string(struct strbuf *o, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t len = strlen(s);
 
     /* No byte grows past the six of \u00XX. */
-    if (len > (SIZE_MAX - 2) / 6 || reserve(o, 2 + 6 * len) < 0)
+    if (len > (SIZE_MAX - 2) / 6)
+        return strbuf_fail(o, -ENOMEM);
+    if (strbuf_reserve(o, 2 + 6 * len) < 0)
         return -ENOMEM;
     char *w = o->buf + o->len;
     *w++ = '"';
@@ -79,7 +38,7 @@ static int put_string(struct out *o, const char *s)
         if (c >= 0x80) {
             size_t n = descriptor_utf8_len(s + i, len - i);
             if (!n)
-                return -ENOMEM;
+                return strbuf_fail(o, -ENOMEM);
             memcpy(w, s + i, n);
             w += n;
             i += n;
@@ -124,7 +83,7 @@ static int put_string(struct out *o, const char *s)
     return 0;
 }
 
-static int put_time(struct out *o, int64_t us)
+static int put_time(struct strbuf *o, int64_t us)
 {
     char buf[CLOCK_RFC3339_MAX];
 
@@ -133,70 +92,72 @@ static int put_time(struct out *o, int64_t us)
 
 static int on_dump(const char *buffer, size_t size, void *data)
 {
-    return put(data, buffer, size) < 0 ? -1 : 0;
+    return strbuf_add(data, buffer, size) < 0 ? -1 : 0;
 }
 
-static int put_params(struct out *o, const json_t *params)
+static int put_params(struct strbuf *o, const json_t *params)
 {
     /* The common empty object without jansson's set-up (a loop-check table, two mallocs). */
     if (json_is_object(params) && json_object_size(params) == 0)
         return PUT_LIT(o, "{}");
-    return json_dump_callback(params, on_dump, o, DUMP_FLAGS) < 0 ? -ENOMEM : 0;
+    return json_dump_callback(params, on_dump, o, DUMP_FLAGS) < 0 ? strbuf_fail(o, -ENOMEM) : 0;
 }
 
-/* A member after the first: the literal ",\"key\":" then the value (|| orders the two). */
-#define MEMBER(o, key, put_value) (PUT_LIT(o, ",\"" key "\":") < 0 || (put_value) < 0 ? -ENOMEM : 0)
-#define PUT_INT(o, key, v) MEMBER(o, key, put_int(o, v))
+/* A member after the first: the literal ",\"key\":" then the value. Results are not
+ * looked at: a failure stays in the buffer's err and the detach at the end reports it. */
+#define MEMBER(o, key, put_value)                                                                  \
+    do {                                                                                           \
+        PUT_LIT(o, ",\"" key "\":");                                                               \
+        (void)(put_value);                                                                         \
+    } while (0)
+#define PUT_INT(o, key, v) MEMBER(o, key, strbuf_add_int(o, v))
 #define PUT_STRING(o, key, s) MEMBER(o, key, put_string(o, s))
 #define PUT_TIME(o, key, us) MEMBER(o, key, put_time(o, us))
 
 int descriptor_serialise(const struct descriptor *d, bool with_sig, char **ret_text,
                          size_t *ret_len)
 {
-    struct out o = {NULL, 0, 0};
-    int r = 0;
+    struct strbuf o = {0};
+    char *text;
 
     if (!d->type || !d->queue)
         return -ENOMEM; /* as json_string(NULL) failed before */
     /* In the order of enum field_id; backoff is always written, so every later key is
-     * preceded by a comma. (r collects failures: -ENOMEM | anything is negative.) */
-    r |= PUT_LIT(&o, "{\"backoff\":{\"base_s\":");
-    r |= put_int(&o, d->backoff_base_s);
-    r |= PUT_INT(&o, "max_s", d->backoff_max_s);
-    r |= PUT_LIT(&o, "}");
+     * preceded by a comma. A failure stays in o.err and makes the later puts no-ops. */
+    PUT_LIT(&o, "{\"backoff\":{\"base_s\":");
+    strbuf_add_int(&o, d->backoff_base_s);
+    PUT_INT(&o, "max_s", d->backoff_max_s);
+    PUT_LIT(&o, "}");
     if (d->created_at_us != DESCRIPTOR_TIME_UNSET)
-        r |= PUT_TIME(&o, "created_at", d->created_at_us);
+        PUT_TIME(&o, "created_at", d->created_at_us);
     if (d->id[0])
-        r |= PUT_STRING(&o, "id", d->id);
+        PUT_STRING(&o, "id", d->id);
     if (d->lock)
-        r |= PUT_STRING(&o, "lock", d->lock);
-    r |= PUT_INT(&o, "max_attempts", d->max_attempts);
+        PUT_STRING(&o, "lock", d->lock);
+    PUT_INT(&o, "max_attempts", d->max_attempts);
     if (d->not_after_us != DESCRIPTOR_TIME_UNSET)
-        r |= PUT_TIME(&o, "not_after", d->not_after_us);
-    r |= MEMBER(&o, "params", put_params(&o, d->params));
-    r |= PUT_STRING(&o, "queue", d->queue);
+        PUT_TIME(&o, "not_after", d->not_after_us);
+    MEMBER(&o, "params", put_params(&o, d->params));
+    PUT_STRING(&o, "queue", d->queue);
     if (d->schedule) {
-        r |= PUT_STRING(&o, "schedule", d->schedule);
-        r |= PUT_TIME(&o, "scheduled_for", d->scheduled_for_us);
+        PUT_STRING(&o, "schedule", d->schedule);
+        PUT_TIME(&o, "scheduled_for", d->scheduled_for_us);
     }
     if (with_sig && d->sig)
-        r |= PUT_STRING(&o, "sig", d->sig);
+        PUT_STRING(&o, "sig", d->sig);
     if (d->submitted_by)
-        r |= PUT_STRING(&o, "submitted_by", d->submitted_by);
-    r |= PUT_INT(&o, "timeout_s", d->timeout_s);
-    r |= PUT_STRING(&o, "type", d->type);
+        PUT_STRING(&o, "submitted_by", d->submitted_by);
+    PUT_INT(&o, "timeout_s", d->timeout_s);
+    PUT_STRING(&o, "type", d->type);
     if (d->unique_key) {
-        r |= PUT_INT(&o, "unique_for_s", d->unique_for_s);
-        r |= PUT_STRING(&o, "unique_key", d->unique_key);
+        PUT_INT(&o, "unique_for_s", d->unique_for_s);
+        PUT_STRING(&o, "unique_key", d->unique_key);
     }
-    r |= PUT_LIT(&o, "}");
-    if (r < 0) {
-        free(o.buf);
+    PUT_LIT(&o, "}");
+    text = strbuf_detach(&o, ret_len);
+    if (!text)
         return -ENOMEM;
-    }
-    o.buf[o.len] = '\0';
-    *ret_text = o.buf;
-    *ret_len = o.len;
+    *ret_text = text;
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "log.h"
 #include "store.h"
+#include "strbuf.h"
 
 #define REC_MAX_PARAMS 7
 
@@ -27,12 +28,6 @@ struct rec {
     bool sent;
 };
 
-/* A growing text buffer. */
-struct text {
-    char *p; /* owned, NUL-terminated when len > 0 */
-    size_t len, cap;
-};
-
 struct fire_log {
     struct store *db; /* borrowed */
     struct rec *head, *tail;
@@ -41,7 +36,7 @@ struct fire_log {
     /* Between fire_log_load_begin and _end: the set's rows and names as JSON arrays being
      * built (without their closing brackets), how many, and whether memory ran out. */
     bool loading, load_failed;
-    struct text rows, names;
+    struct strbuf rows, names;
     size_t load_n;
     /* owned: the names of the last complete load as a JSON array, for the next election;
      * NULL until one completed. */
@@ -189,52 +184,21 @@ static char *time_or_null(int64_t us, bool *ok)
     return dup_or_null(clock_format_rfc3339_us(us, buf), ok);
 }
 
-static void text_release(struct text *t)
-{
-    free(t->p);
-    *t = (struct text){0};
-}
-
-static int text_add(struct text *t, const char *s, size_t n)
-{
-    if (t->cap - t->len <= n) {
-        size_t cap = t->cap ? t->cap : 4096;
-        char *p;
-
-        while (cap - t->len <= n)
-            cap *= 2;
-        p = realloc(t->p, cap);
-        if (!p)
-            return -ENOMEM;
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-    return 0;
-}
-
-static int text_adds(struct text *t, const char *s)
-{
-    return text_add(t, s, strlen(s));
-}
-
 /* s as a JSON string (quoted, escaped); NULL as null. */
-static int text_add_json_string(struct text *t, const char *s)
+static int text_add_json_string(struct strbuf *t, const char *s)
 {
     json_t *j;
     char *q;
     int r;
 
     if (!s)
-        return text_adds(t, "null");
+        return strbuf_add_str(t, "null");
     j = json_string(s);
     q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
     json_decref(j);
     if (!q)
-        return -ENOMEM; /* or s is not UTF-8, which the loader's jansson parse ruled out */
-    r = text_adds(t, q);
+        return strbuf_fail(t, -ENOMEM); /* or not UTF-8, which the loader ruled out */
+    r = strbuf_add_str(t, q);
     free(q);
     return r;
 }
@@ -260,8 +224,8 @@ struct fire_log *fire_log_free(struct fire_log *fl)
         fl->head = r->next;
         rec_free(r);
     }
-    text_release(&fl->rows);
-    text_release(&fl->names);
+    strbuf_release(&fl->rows);
+    strbuf_release(&fl->names);
     free(fl->last_names);
     free(fl);
     return NULL;
@@ -296,10 +260,10 @@ int fire_log_replaced(struct fire_log *fl, const char *name, int64_t old_tick_us
 
 void fire_log_load_begin(struct fire_log *fl)
 {
-    text_release(&fl->rows);
-    text_release(&fl->names);
+    strbuf_release(&fl->rows);
+    strbuf_release(&fl->names);
     fl->load_n = 0;
-    fl->load_failed = text_adds(&fl->rows, "[") < 0 || text_adds(&fl->names, "[") < 0;
+    fl->load_failed = strbuf_add_str(&fl->rows, "[") < 0 || strbuf_add_str(&fl->names, "[") < 0;
     fl->loading = true;
 }
 
@@ -310,21 +274,24 @@ static int load_finish(struct fire_log *fl, bool leader, bool names_complete)
     char *v[2];
 
     fl->loading = false;
-    if (fl->load_failed || text_adds(&fl->rows, "]") < 0 || text_adds(&fl->names, "]") < 0) {
-        text_release(&fl->rows);
-        text_release(&fl->names);
+    if (fl->load_failed || strbuf_add_lit(&fl->rows, "]") < 0 ||
+        strbuf_add_lit(&fl->names, "]") < 0) {
+        strbuf_release(&fl->rows);
+        strbuf_release(&fl->names);
         return -ENOMEM;
     }
     if (names_complete) {
-        free(fl->last_names);
-        fl->last_names = fl->names.p;
-        fl->names = (struct text){0};
+        char *names = strbuf_detach(&fl->names, NULL);
+
+        if (names) {
+            free(fl->last_names);
+            fl->last_names = names;
+        }
     }
-    text_release(&fl->names);
-    v[0] = fl->rows.p; /* ownership moves to the record */
-    fl->rows = (struct text){0};
+    strbuf_release(&fl->names);
+    v[0] = strbuf_detach(&fl->rows, NULL); /* ownership moves to the record */
     v[1] = strdup(leader ? "true" : "false");
-    return rec_queue(fl, sql_load, 2, v, v[1] != NULL);
+    return rec_queue(fl, sql_load, 2, v, v[0] && v[1]);
 }
 
 /* Appends one row object to the batch and its name to the names. definition is JSON text
@@ -332,20 +299,20 @@ static int load_finish(struct fire_log *fl, bool leader, bool names_complete)
 static int add_row(struct fire_log *fl, const char *name, const char *cron, const char *zone,
                    const char *definition, int paused, int64_t next_us)
 {
-    struct text *t = &fl->rows;
+    struct strbuf *t = &fl->rows;
     char buf[CLOCK_RFC3339_MAX];
     const char *next =
         next_us == INT64_MIN || next_us == INT64_MAX ? NULL : clock_format_rfc3339_us(next_us, buf);
 
-    if (fl->load_n > 0 && (text_adds(t, ",") < 0 || text_adds(&fl->names, ",") < 0))
+    if (fl->load_n > 0 && (strbuf_add_str(t, ",") < 0 || strbuf_add_str(&fl->names, ",") < 0))
         return -ENOMEM;
-    if (text_adds(t, "{\"name\":") < 0 || text_add_json_string(t, name) < 0 ||
-        text_adds(t, ",\"cron\":") < 0 || text_add_json_string(t, cron) < 0 ||
-        text_adds(t, ",\"zone\":") < 0 || text_add_json_string(t, zone) < 0 ||
-        text_adds(t, paused ? ",\"paused\":true" : ",\"paused\":false") < 0 ||
-        text_adds(t, ",\"next_fire_at\":") < 0 || text_add_json_string(t, next) < 0 ||
-        text_adds(t, ",\"definition\":") < 0 || text_adds(t, definition) < 0 ||
-        text_adds(t, "}") < 0 || text_add_json_string(&fl->names, name) < 0)
+    if (strbuf_add_str(t, "{\"name\":") < 0 || text_add_json_string(t, name) < 0 ||
+        strbuf_add_str(t, ",\"cron\":") < 0 || text_add_json_string(t, cron) < 0 ||
+        strbuf_add_str(t, ",\"zone\":") < 0 || text_add_json_string(t, zone) < 0 ||
+        strbuf_add_str(t, paused ? ",\"paused\":true" : ",\"paused\":false") < 0 ||
+        strbuf_add_str(t, ",\"next_fire_at\":") < 0 || text_add_json_string(t, next) < 0 ||
+        strbuf_add_str(t, ",\"definition\":") < 0 || strbuf_add_str(t, definition) < 0 ||
+        strbuf_add_str(t, "}") < 0 || text_add_json_string(&fl->names, name) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -385,8 +352,8 @@ int fire_log_load_end(struct fire_log *fl, bool leader, size_t n_defined)
 void fire_log_load_cancel(struct fire_log *fl)
 {
     fl->loading = false;
-    text_release(&fl->rows);
-    text_release(&fl->names);
+    strbuf_release(&fl->rows);
+    strbuf_release(&fl->names);
 }
 
 int fire_log_mark_removed(struct fire_log *fl)

@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "log.h"
 #include "store.h"
+#include "strbuf.h"
 
 #define SINK_BACKOFF_MIN_MS 100
 #define SINK_BACKOFF_MAX_MS 5000
@@ -59,12 +60,6 @@ enum sink_form {
     FORM_INSERT,
 };
 
-/* A growing byte buffer for the COPY data, kept between batches. */
-struct textbuf {
-    char *data; /* owned */
-    size_t len, cap;
-};
-
 /* A queued row and, after it in the same allocation, the text of its strings. */
 struct sink_row {
     struct result_row row; /* strings point into text; params/result are owned references */
@@ -84,7 +79,7 @@ struct result_sink {
     int singles;             /* rows still to send one by one after a rejected batch */
     bool insert_next;        /* the COPY of the head rows met an existing row */
     enum sink_form form;     /* of the in-flight batch */
-    struct textbuf copy;     /* owned */
+    struct strbuf copy;      /* owned: the COPY data, kept between batches */
     int64_t backoff_ms;
     bool failing;            /* logged the current outage already */
     struct event *flush_ev;  /* owned: end of the current loop pass, or the retry delay */
@@ -101,45 +96,18 @@ static void free_row(struct sink_row *r)
     free(r);
 }
 
-static int tb_reserve(struct textbuf *b, size_t more)
-{
-    size_t cap = b->cap ? b->cap : 4096;
-    char *p;
-
-    if (more <= b->cap - b->len)
-        return 0;
-    while (cap - b->len < more) {
-        if (cap > SIZE_MAX / 2)
-            return -ENOMEM;
-        cap *= 2;
-    }
-    p = realloc(b->data, cap);
-    if (!p)
-        return -ENOMEM;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-static int tb_put(struct textbuf *b, const char *p, size_t n)
-{
-    if (tb_reserve(b, n) < 0)
-        return -ENOMEM;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
 /* Appends p escaped for a COPY text field: backslash, tab, newline and carriage return are
  * the characters that would otherwise end or change the field. */
-static int tb_put_escaped(struct textbuf *b, const char *p, size_t n)
+static int tb_put_escaped(struct strbuf *b, const char *p, size_t n)
 {
     char *o;
     size_t i;
 
-    if (n > SIZE_MAX / 2 || tb_reserve(b, 2 * n) < 0)
+    if (n > SIZE_MAX / 2)
+        return strbuf_fail(b, -ENOMEM);
+    if (strbuf_reserve(b, 2 * n) < 0)
         return -ENOMEM;
-    o = b->data + b->len;
+    o = b->buf + b->len;
     for (i = 0; i < n; i++) {
         char c = p[i];
 
@@ -164,7 +132,7 @@ static int tb_put_escaped(struct textbuf *b, const char *p, size_t n)
             *o++ = c;
         }
     }
-    b->len = (size_t)(o - b->data);
+    b->len = (size_t)(o - b->buf);
     return 0;
 }
 
@@ -173,79 +141,63 @@ static int tb_put_json(const char *p, size_t n, void *data)
     return tb_put_escaped(data, p, n) < 0 ? -1 : 0;
 }
 
-/* Digits by hand, not snprintf: a row has two or three integers. */
-static int tb_put_int(struct textbuf *b, int64_t v)
-{
-    char buf[24];
-    char *p = buf + sizeof(buf);
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return tb_put(b, p, (size_t)(buf + sizeof(buf) - p));
-}
-
 /* A text column: up to the NUL, as PostgreSQL text cannot hold one; NULL is SQL NULL. */
-static int tb_put_text(struct textbuf *b, const char *str)
+static int tb_put_text(struct strbuf *b, const char *str)
 {
-    return str ? tb_put_escaped(b, str, strlen(str)) : tb_put(b, "\\N", 2);
+    return str ? tb_put_escaped(b, str, strlen(str)) : strbuf_add(b, "\\N", 2);
 }
 
-static int tb_put_time(struct textbuf *b, int64_t us)
+static int tb_put_time(struct strbuf *b, int64_t us)
 {
     char buf[CLOCK_RFC3339_MAX];
 
     clock_format_rfc3339_us(us, buf);
-    return tb_put(b, buf, strlen(buf));
+    return strbuf_add(b, buf, strlen(buf));
 }
 
 /* A jsonb column takes the value's JSON text, which json_dump_callback writes with control
  * characters escaped; the callback escapes it once more for COPY. */
-static int tb_put_jsonb(struct textbuf *b, const json_t *v)
+static int tb_put_jsonb(struct strbuf *b, const json_t *v)
 {
     if (!v || json_is_null(v))
-        return tb_put(b, "\\N", 2);
+        return strbuf_add(b, "\\N", 2);
     return json_dump_callback(v, tb_put_json, b, JSON_COMPACT | JSON_ENCODE_ANY) < 0 ? -ENOMEM
                                                                                      : 0;
 }
 
 /* Appends one row as a line of COPY text, in copy_sql's column order. */
-static int put_copy_row(struct textbuf *b, const struct result_row *row)
+static int put_copy_row(struct strbuf *b, const struct result_row *row)
 {
     int r = 0;
 
     r |= tb_put_text(b, row->job_id);
-    r |= tb_put(b, "\t", 1);
-    r |= tb_put_int(b, row->attempt);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
+    r |= strbuf_add_int(b, row->attempt);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_text(b, row->type);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_text(b, row->queue);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_text(b, row->schedule);
-    r |= tb_put(b, "\t", 1);
-    r |= row->has_scheduled_for ? tb_put_time(b, row->scheduled_for_us) : tb_put(b, "\\N", 2);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
+    r |= row->has_scheduled_for ? tb_put_time(b, row->scheduled_for_us) : strbuf_add(b, "\\N", 2);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_text(b, row->status);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_time(b, row->started_us);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_time(b, row->finished_us);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_text(b, row->worker);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_jsonb(b, row->params);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_jsonb(b, row->result);
-    r |= tb_put(b, "\t", 1);
+    r |= strbuf_add(b, "\t", 1);
     r |= tb_put_text(b, row->error);
-    r |= tb_put(b, "\t", 1);
-    r |= row->lock_fence ? tb_put_int(b, row->lock_fence) : tb_put(b, "\\N", 2);
-    r |= tb_put(b, "\n", 1);
+    r |= strbuf_add(b, "\t", 1);
+    r |= row->lock_fence ? strbuf_add_int(b, row->lock_fence) : strbuf_add(b, "\\N", 2);
+    r |= strbuf_add(b, "\n", 1);
     return r ? -ENOMEM : 0;
 }
 
@@ -442,20 +394,18 @@ static int send_copy(struct result_sink *s, struct sink_row *first, size_t max, 
     size_t n = 0;
     int r = 0;
 
-    s->copy.len = 0;
+    strbuf_reset(&s->copy);
     for (; first && n < max && s->copy.len < SINK_COPY_BYTES_MAX && r == 0; first = first->next) {
         r = put_copy_row(&s->copy, &first->row);
         n++;
     }
     if (r == 0)
-        r = store_copy(s->db, copy_sql, s->copy.data, s->copy.len, on_result, s);
+        r = store_copy(s->db, copy_sql, s->copy.buf, s->copy.len, on_result, s);
     if (r == 0)
         *ret_n = n;
     /* One huge batch (big results) should not pin its buffer for the process's life. */
-    if (s->copy.cap > 4 * 1024 * 1024) {
-        free(s->copy.data);
-        s->copy = (struct textbuf){0};
-    }
+    if (s->copy.cap > 4 * 1024 * 1024)
+        strbuf_release(&s->copy);
     return r;
 }
 
@@ -597,7 +547,7 @@ struct result_sink *result_sink_free(struct result_sink *s)
                  (double)s->busy_us / 1000.0 / (double)s->batches);
     free_rows(s->head);
     free_rows(s->inflight);
-    free(s->copy.data);
+    strbuf_release(&s->copy);
     if (s->flush_ev)
         event_free(s->flush_ev);
     free(s);
