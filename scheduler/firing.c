@@ -21,7 +21,6 @@
 #include "firing_int.h"
 #include "log.h"
 #include "rq_scripts.h"
-#include "sched_doc.h"
 
 static int cmp_state(const void *a, const void *b)
 {
@@ -132,30 +131,21 @@ void firing_deposed(struct firing *f)
 
 /* ---- loading ------------------------------------------------------------------------- */
 
+/* Adds every schedule's row to the fire log: its definition is the text the loader kept
+ * (struct schedule.definition), so nothing is read from the files again. */
 static void write_definitions(struct firing *f)
 {
-    struct sched_doc_cache cache = {0};
-
-    /* In the set's order (file by file), so the document cache reads each file once. */
     for (size_t i = 0; i < f->set->n; i++) {
         const struct schedule *s = f->set->items[i];
         const struct sstate *st = firing_find_state(f, s->name, strlen(s->name));
         int64_t next = st ? next_of(st) : FIRING_NO_TIME;
-        char *doc = sched_doc_json(s, &cache);
 
-        if (!doc) {
-            log_warn("schedule %s: its file no longer holds it; definition not recorded",
-                     s->name);
-            continue;
-        }
         if (next == FIRING_NO_TIME && cron_next(s->cron, s->zone, clock_now_us(), &next) < 0)
             next = FIRING_NO_TIME;
-        if (fire_log_definition(f->cfg.log, s->name, s->cron_text, s->zone_name, doc,
+        if (fire_log_definition(f->cfg.log, s->name, s->cron_text, s->zone_name, s->definition,
                                 s->paused, next) < 0)
             log_error("schedule %s: out of memory writing its definition", s->name);
-        free(doc);
     }
-    sched_doc_cache_release(&cache);
 }
 
 int firing_load(struct firing *f, struct schedule_set *set)

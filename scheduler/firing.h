@@ -45,7 +45,8 @@ struct firing *firing_free(struct firing *f);
  * or -ENOMEM (the old set stays). */
 int firing_load(struct firing *f, struct schedule_set *set);
 
-/* The lease was won: read the last fires, apply misfire policies, start the timer. */
+/* The lease was won, or renewed after it had lapsed on this process's clock (ticks seen due
+ * meanwhile were dropped): read the last fires, apply misfire policies, start the timer. */
 void firing_elected(struct firing *f);
 /* The lease was lost: stop the timer now (ticks in flight are dropped before their fire). */
 void firing_deposed(struct firing *f);

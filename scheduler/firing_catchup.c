@@ -1,12 +1,15 @@
 /* Missed ticks: the ones no scheduler fired on time, which go through the schedule's
  * misfire plan (schedule_misfire_plan: skip, run_once or run_all within the starting
- * deadline) instead of all firing at once. Two gaps lead here, and both take the same path,
+ * deadline) instead of all firing at once. Three gaps lead here, and all take the same path,
  * plan_missed():
  *  - a leader change: the fire script raises <prefix>:sched:last to every tick it handles
  *    (fired, paused, skipped) and <prefix>:sched:fired to every tick it fires. On election
  *    both hashes are read; ticks in (last, now] are planned (the fired dedupe key makes a
  *    tick that the old leader did fire a no-op), and the job id of the last fired tick is
  *    what forbid/replace ask about;
+ *  - a lapse of the lease on the leader's own clock that ends in a successful renewal
+ *    (leader.h, reconfirmed): ticks it saw due meanwhile were dropped for want of the lease,
+ *    and nobody else fired them; the same election catch-up runs again;
  *  - a late wake-up of the leader itself: the process was suspended (SIGSTOP, a paused VM)
  *    or the wall clock jumped forward, so the timer finds ticks due longer ago than the
  *    grace (firing_config.late_grace_us). Ticks within the grace are ordinary timer delay
@@ -73,9 +76,10 @@ void firing_catch_up_late(struct firing *f, struct sstate *st, int64_t first_tic
     char when[CLOCK_RFC3339_MAX];
 
     if (!leader_is_leader(f->cfg.leader)) {
-        /* A suspension can outlast the lease: these ticks are then the next leader's (maybe
-         * ours again after an election), planned from sched:last. Recording them here could
-         * shadow that leader's record, since the fire log keeps a tick's first row. */
+        /* A suspension can outlast the lease: these ticks are then the next leader's, or
+         * ours again once the lease is renewed (elected or reconfirmed), planned from
+         * sched:last either way. Recording them here could shadow that plan's record,
+         * since the fire log keeps a tick's first row. */
         firing_requeue(f, st, now_us);
         return;
     }

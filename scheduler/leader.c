@@ -48,11 +48,27 @@ static void step_down(struct leader *l, const char *reason)
         l->ev.deposed(l, reason, l->data);
 }
 
+/* Whether leader_is_leader() holds at mono time now_mono for the lease as last renewed. */
+static bool lease_counts(const struct leader *l, int64_t now_mono)
+{
+    return l->state == LEADER_LEADER && now_mono < l->valid_until_mono - l->ttl_us / 10;
+}
+
+/* A renewal or acquisition sent at sent_mono succeeded. When already leader but the lease
+ * as last renewed no longer counts (it lapsed on our clock before this answer came), the
+ * lease is ours again without an election: the renew script only extends a key that still
+ * holds our token, so no other scheduler held the lease meanwhile, and whatever this
+ * process left undone while it did not count is still owed (reconfirmed). */
 static void become_leader(struct leader *l, int64_t sent_mono)
 {
+    bool lapsed = l->state == LEADER_LEADER && !lease_counts(l, clock_mono_us());
+
     l->valid_until_mono = sent_mono + l->ttl_us;
-    if (l->state == LEADER_LEADER)
+    if (l->state == LEADER_LEADER) {
+        if (lapsed && l->ev.reconfirmed)
+            l->ev.reconfirmed(l, l->data);
         return;
+    }
     l->state = LEADER_LEADER;
     if (l->ev.elected)
         l->ev.elected(l, l->data);
@@ -186,8 +202,7 @@ struct leader *leader_free(struct leader *l)
 
 bool leader_is_leader(const struct leader *l)
 {
-    return l->state == LEADER_LEADER &&
-           clock_mono_us() < l->valid_until_mono - l->ttl_us / 10;
+    return lease_counts(l, clock_mono_us());
 }
 
 void leader_redis_down(struct leader *l, const char *reason)

@@ -3,7 +3,9 @@
  * holder fires. A holder steps down AT ONCE when Redis goes away, a renewal is refused or a
  * renewal goes unanswered for ttl/3, and it also measures the lease from the moment each
  * renewal was SENT, so it stops before the key could have expired on the server and a
- * standby taken over. A standby tries to acquire every ttl/3. */
+ * standby taken over. A standby tries to acquire every ttl/3. A holder whose lease lapsed
+ * on its own clock without a failed renewal (the process was stopped or stalled) keeps
+ * renewing, and says so when a renewal succeeds: for that while it did not fire either. */
 #pragma once
 
 #include <stdbool.h>
@@ -15,6 +17,12 @@ struct leader;
 
 struct leader_events {
     void (*elected)(struct leader *l, void *data);
+    /* The lease, which this process had to count as lapsed (leader_is_leader() was false
+     * for a while: the process was stopped or its loop stalled past 0.9 ttl since the last
+     * renewal sent), was renewed after all without another scheduler taking it. Nothing
+     * fired in that while, here or elsewhere: ticks this process saw due then were dropped
+     * and are owed. Optional. */
+    void (*reconfirmed)(struct leader *l, void *data);
     /* reason: one line, borrowed for the call. */
     void (*deposed)(struct leader *l, const char *reason, void *data);
 };

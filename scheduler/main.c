@@ -41,7 +41,8 @@ static const char usage[] =
     "  --lease-ttl DURATION   leader lease time to live (default 10s, at least 300ms)\n"
     "  --misfire-grace DURATION\n"
     "                         a tick due longer ago than this (process suspended, clock\n"
-    "                         jumped) follows its misfire policy (default 5s)\n"
+    "                         jumped) follows its misfire policy (default 5s, at least\n"
+    "                         100ms)\n"
     "  --log-level L          debug, info, warn, error (default info)\n"
     "  --log-json             log one JSON object per line\n";
 
@@ -108,8 +109,10 @@ static int parse_args(int argc, char **argv, struct opts *o, struct errbuf *eb)
             }
             break;
         case 'g':
-            if (parse_duration_us(optarg, &o->late_grace_us) < 0) {
-                errbuf_set(eb, "--misfire-grace: expected a duration");
+            /* Every timer wakes some microseconds after its tick: below a tenth of a second
+             * a skip schedule would skip ticks for ordinary timer delay. */
+            if (parse_duration_us(optarg, &o->late_grace_us) < 0 || o->late_grace_us < 100000) {
+                errbuf_set(eb, "--misfire-grace: expected a duration of at least 100ms");
                 return -EINVAL;
             }
             break;
@@ -195,6 +198,21 @@ static void on_elected(struct leader *l, void *data)
     log_info("leader: lease acquired (%s)", leader_token(l));
     firing_elected(d->firing);
     /* Loads made while standing by left removed_at alone: the new leader's set decides. */
+    if (fire_log_mark_removed(d->log) < 0)
+        log_error("leader: out of memory marking removed schedules");
+}
+
+/* The lease lapsed on our clock (the process was stopped or stalled) and was then renewed
+ * with no election: ticks the firing loop saw due meanwhile were dropped for want of the
+ * lease, and no other scheduler fired them, so the election catch-up runs again from the
+ * last fires recorded in Redis (the fire script's tick dedupe keeps any tick single). A
+ * reload in that while was a standby's: the removal marks are brought up to date too. */
+static void on_reconfirmed(struct leader *l, void *data)
+{
+    struct daemon *d = data;
+
+    log_warn("leader: lease renewed after it had lapsed (process stalled?): catching up");
+    firing_elected(d->firing);
     if (fire_log_mark_removed(d->log) < 0)
         log_error("leader: out of memory marking removed schedules");
 }
@@ -321,7 +339,8 @@ static int daemon_start(struct daemon *d, struct schedule_set *set)
                                     .connect_failed = on_redis_down};
     struct store_events sev = {.connected = on_store_up, .disconnected = on_store_down,
                                .connect_failed = on_store_down};
-    struct leader_events lev = {.elected = on_elected, .deposed = on_deposed};
+    struct leader_events lev = {
+        .elected = on_elected, .reconfirmed = on_reconfirmed, .deposed = on_deposed};
     char key[RQ_KEY_MAX];
     struct firing_config fc;
     struct event_config *cfg;

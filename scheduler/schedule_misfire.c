@@ -33,7 +33,7 @@ static int count_ticks(const struct schedule *s, int64_t after, int64_t until, s
     return 0;
 }
 
-static const char reason_skip[] = "missed while no scheduler was running (misfire skip)";
+static const char reason_skip[] = "missed while no scheduler fired it (misfire skip)";
 static const char reason_superseded[] = "superseded by a later tick (misfire run_once)";
 static const char reason_deadline[] = "older than the starting deadline";
 

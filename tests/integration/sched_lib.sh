@@ -60,6 +60,38 @@ fires() {
     itest_psql "SELECT count(*) FROM maintq.schedule_fires WHERE schedule = '$1' AND outcome = '$2' ${3:-}"
 }
 
+# fired_since SCHEDULE START_US: fired rows of ticks after START_US.
+fired_since() {
+    fires "$1" fired "AND fire_at > to_timestamp($2 / 1e6)"
+}
+
+# at_least N cmd...: cmd's output is a number >= N.
+at_least() {
+    local n=$1 got
+    shift
+    got=$("$@")
+    ((got >= n)) || { echo "expected at least $n, got $got"; return 1; }
+}
+
+# in_gap FROM_US TO_US: the SQL condition "tick in [FROM, TO]".
+in_gap() {
+    echo "AND fire_at >= to_timestamp($1 / 1e6) AND fire_at <= to_timestamp($2 / 1e6)"
+}
+
+# check_streams_match_fires PREFIX: for each of policy_schedules' three schedules, checks
+# that no tick is in its stream twice and that the stream holds as many entries as the
+# schedule has fired rows. Leaves each stream's sorted scheduled_for in $ITEST_TMP/<policy>.
+check_streams_match_fires() {
+    local policy
+    for policy in skip run_once run_all; do
+        scheduled_for "$1-$policy" | sort >"$ITEST_TMP/$policy"
+        check "dedupe: no $1-$policy tick is in the stream twice" \
+            equals "$(uniq -d "$ITEST_TMP/$policy" | wc -l)" 0
+        check "$1-$policy: stream entries and fired rows agree" \
+            equals "$(wc -l <"$ITEST_TMP/$policy")" "$(fires "$1-$policy" fired)"
+    done
+}
+
 # sleep_until START_US SECONDS: sleeps until SECONDS after START_US (a scenario's timeline,
 # not a wait for readiness).
 sleep_until() {

@@ -29,4 +29,12 @@ check "worker: a config file with an unknown setting names file and line" refuse
     "bad.conf\" line 2: bogus: unknown setting" "$MAINTQ_WORKER" --config "$ITEST_TMP/bad.conf" "${conn[@]}"
 check "scheduler: an unknown flag" refused "'--frob'" "$MAINTQ_SCHEDULER" --frob
 check "scheduler: a bad lease" refused "--lease-ttl" "$MAINTQ_SCHEDULER" --lease-ttl x --schedules "$ITEST_ROOT/ops/schedules"
+check "scheduler: a misfire grace that is not a duration" refused \
+    "--misfire-grace: expected a duration" "$MAINTQ_SCHEDULER" --misfire-grace soon --schedules "$ITEST_ROOT/ops/schedules"
+check "scheduler: a negative misfire grace" refused \
+    "--misfire-grace: expected a duration" "$MAINTQ_SCHEDULER" --misfire-grace -1s --schedules "$ITEST_ROOT/ops/schedules"
+check "scheduler: a misfire grace below 100ms (ordinary timer delay would be a misfire)" refused \
+    "--misfire-grace: expected a duration of at least 100ms" "$MAINTQ_SCHEDULER" --misfire-grace 0 --schedules "$ITEST_ROOT/ops/schedules"
+check "scheduler: a misfire grace without its value" refused \
+    "--misfire-grace: missing value" "$MAINTQ_SCHEDULER" --schedules "$ITEST_ROOT/ops/schedules" --misfire-grace
 itest_done

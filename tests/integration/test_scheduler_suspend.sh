@@ -18,22 +18,6 @@ itest_stack_up
 
 policy_schedules "$ITEST_TMP/schedules" sp "* * * * * *" 4s
 
-# fired_since SCHEDULE START_US: fired rows of ticks after START_US.
-fired_since() {
-    fires "$1" fired "AND fire_at > to_timestamp($2 / 1e6)"
-}
-# at_least N cmd...: cmd's output is a number >= N.
-at_least() {
-    local n=$1 got
-    shift
-    got=$("$@")
-    ((got >= n)) || { echo "expected at least $n, got $got"; return 1; }
-}
-# in_gap FROM_US TO_US: the SQL condition "tick in [FROM, TO]".
-in_gap() {
-    echo "AND fire_at >= to_timestamp($1 / 1e6) AND fire_at <= to_timestamp($2 / 1e6)"
-}
-
 start_scheduler "$ITEST_TMP/schedules" --lease-ttl 60s --misfire-grace 3s
 S=$SCHED_PID
 check "the scheduler leads and arms its schedules" wait_until 10 grep -q "schedules armed" "$SCHED_LOG"
@@ -101,13 +85,7 @@ check "run_all: no slept-through tick fired as a normal tick" \
     equals "$(fires sp-run_all fired "$gap AND reason IS NULL")" 0
 
 check "the scheduler stops on SIGTERM (exit 0)" stop_scheduler "$S"
-for policy in skip run_once run_all; do
-    scheduled_for "sp-$policy" | sort >"$ITEST_TMP/$policy"
-    check "dedupe: no sp-$policy tick is in the stream twice" \
-        equals "$(uniq -d "$ITEST_TMP/$policy" | wc -l)" 0
-    check "sp-$policy: stream entries and fired rows agree" \
-        equals "$(wc -l <"$ITEST_TMP/$policy")" "$(fires "sp-$policy" fired)"
-done
+check_streams_match_fires sp
 check "skip: the stream has no entry for the slept-through ticks" equals "$(
     while read -r t; do
         us=$(($(date -d "$t" +%s%N) / 1000))

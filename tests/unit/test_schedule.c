@@ -538,7 +538,7 @@ static void expect_plan(const struct plan *p, const char *first_tick, int64_t st
     for (size_t i = 0; i < n; i++) {
         const char *r = p->reason[i];
         char got = p->fire[i]                                                               ? 'F'
-                   : strcmp(r, "missed while no scheduler was running (misfire skip)") == 0 ? 'S'
+                   : strcmp(r, "missed while no scheduler fired it (misfire skip)") == 0 ? 'S'
                    : strcmp(r, "superseded by a later tick (misfire run_once)") == 0        ? 'O'
                    : strcmp(r, "older than the starting deadline") == 0                     ? 'D'
                                                                                             : '?';
