@@ -120,6 +120,8 @@ check "workers prints a table of queues, the delayed set and the dead letter" \
     expect 0 'dead letter +0' "$MAINTQ" workers
 
 # --- a worker runs noop, fail and sleep jobs --------------------------------------------
+# Deadlines below are generous (retries wait out a backoff of up to a few seconds, and the
+# sanitized daemons on a loaded machine start slowly); wait_until returns at once when met.
 printf '%s\n' '{"type":"fail","params":{"times":9},"max_attempts":3,"backoff":{"base_s":3600,"max_s":3600}}' \
     >"$ITEST_TMP/retrying.json"
 start_worker
@@ -127,26 +129,26 @@ f1=$(submit fail times=9 --attempts 2)
 r1=$(submit --file "$ITEST_TMP/retrying.json")
 s1=$(submit sleep seconds=4)
 check "a sleep job shows as running on the worker's consumer (host:pid)" \
-    wait_until 10 expect 0 "running on [^ ]+:[0-9]+ since [0-9T:-]+Z" "$MAINTQ" status "$s1"
+    wait_until 30 expect 0 "running on [^ ]+:[0-9]+ since [0-9T:-]+Z" "$MAINTQ" status "$s1"
 check "workers shows the running job pending on one consumer" \
     wait_until 5 json '.[0].queues[] | select(.queue == "default") | .pending == 1 and
             (.consumers | map(select(.pending == 1)) | length == 1)' "$MAINTQ" workers --json
 check "a queued job finishes ok and status exits 0 with its result" \
-    wait_until 10 expect 0 'status +ok' "$MAINTQ" status "$q1"
+    wait_until 30 expect 0 'status +ok' "$MAINTQ" status "$q1"
 check "status --json of a finished job carries its final status" \
     json '.[0].status == "ok" and .[0].job_id == "'"$q1"'"' "$MAINTQ" status --json "$q1"
 check "a job whose first attempt failed is retrying, with the error and the next time" \
-    wait_until 10 expect 0 'retrying: attempt 1 failed: .*planned failures.*, next attempt delayed until' \
+    wait_until 30 expect 0 'retrying: attempt 1 failed: .*planned failures.*, next attempt delayed until' \
     "$MAINTQ" status "$r1"
 check "a job that used its attempts is dead, status exits 3 naming the dead letter entry" \
-    wait_until 15 expect 3 "dead: .*after 2 attempts" "$MAINTQ" status "$f1"
+    wait_until 45 expect 3 "dead: .*after 2 attempts" "$MAINTQ" status "$f1"
 check "status of a dead job names its dead letter entry" \
     expect 3 "dead letter entry [0-9]+-[0-9]+" "$MAINTQ" status "$f1"
-check "the sleep job finishes ok" wait_until 15 expect 0 'status +ok' "$MAINTQ" status "$s1"
+check "the sleep job finishes ok" wait_until 30 expect 0 'status +ok' "$MAINTQ" status "$s1"
 
 # --- results ------------------------------------------------------------------------------
 check "all seven attempts are recorded" \
-    wait_until 10 json 'length == 7' "$MAINTQ" results --json
+    wait_until 30 json 'length == 7' "$MAINTQ" results --json
 check "results --type noop lists the three noop runs (no delayed one)" \
     json 'length == 3 and all(.type == "noop" and .status == "ok")' \
     "$MAINTQ" results --type noop --json
@@ -205,7 +207,7 @@ check "retrying the same entry again exits 3" expect 3 "no dead letter entry $e1
 f2=$(submit fail times=9 --attempts 1)
 start_worker
 check "the worker runs the retried job into the dead letter again, next to a new dead job" \
-    wait_until 15 json 'map(.job_id) | sort == (["'"$f1"'", "'"$f2"'"] | sort)' \
+    wait_until 45 json 'map(.job_id) | sort == (["'"$f1"'", "'"$f2"'"] | sort)' \
     "$MAINTQ" dlq list --json
 stop_worker
 check "dlq retry --all requeues every entry" expect 0 '^2 requeued, 0 failed$' \
@@ -214,7 +216,7 @@ check "workers counts the two requeued entries as waiting in default" \
     json '.[0].dead == 0 and (.[0].queues[] | select(.queue == "default") | .lag == 2)' \
     "$MAINTQ" workers --json
 start_worker
-check "both die again" wait_until 15 json 'length == 2' "$MAINTQ" dlq list --json
+check "both die again" wait_until 45 json 'length == 2' "$MAINTQ" dlq list --json
 stop_worker
 
 "$MAINTQ" dlq list --json >"$qout" || true
