@@ -1,12 +1,15 @@
 /* Blocking Redis and PostgreSQL connections for the maintq command line. */
 #include "cli_conn.h"
 
+#include "resp.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "errbuf.h"
+#include "resp.h"
 #include "url.h"
 
 int cli_redis_open(const char *cmd, const char *url, redisContext **ret)
@@ -60,36 +63,32 @@ int cli_pg_open(const char *cmd, const char *conninfo, PGconn **ret)
 }
 
 redisReply *cli_redis_script(redisContext *ctx, const struct redis_script *s, int numkeys,
-                             int argc, const char **argv, const size_t *argvlen)
+                             struct resp_cmd *args)
 {
-    const char **av = calloc((size_t)argc + 3, sizeof(*av));
-    size_t *lens = calloc((size_t)argc + 3, sizeof(*lens));
     char nk[16];
-    redisReply *reply = NULL;
+    const char *lead[] = {"EVALSHA", s->sha1, nk};
 
-    if (!av || !lens)
-        goto out;
     snprintf(nk, sizeof(nk), "%d", numkeys);
-    av[0] = "EVALSHA";
-    av[1] = s->sha1;
-    av[2] = nk;
-    for (int i = 0; i < 3; i++)
-        lens[i] = strlen(av[i]);
-    for (int i = 0; i < argc; i++) {
-        av[i + 3] = argv[i];
-        lens[i + 3] = argvlen[i];
-    }
-    reply = redisCommandArgv(ctx, argc + 3, av, lens);
-    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        const char *cmd;
+        size_t len;
+        void *rp = NULL;
+        redisReply *reply;
+
+        if (resp_cmd_encode(args, 3, lead, &cmd, &len) < 0 ||
+            redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK ||
+            redisGetReply(ctx, &rp) != REDIS_OK)
+            return NULL;
+        reply = rp;
+        if (attempt > 0 || !reply || reply->type != REDIS_REPLY_ERROR ||
+            strncmp(reply->str, "NOSCRIPT", 8) != 0)
+            return reply;
+        /* Not cached (a restart or SCRIPT FLUSH): load it, then the same call again. */
         freeReplyObject(reply);
-        av[0] = "EVAL";
-        av[1] = s->text;
-        lens[0] = 4;
-        lens[1] = strlen(s->text);
-        reply = redisCommandArgv(ctx, argc + 3, av, lens);
+        reply = redisCommand(ctx, "SCRIPT LOAD %s", s->text);
+        if (!reply || reply->type == REDIS_REPLY_ERROR)
+            return reply;
+        freeReplyObject(reply);
     }
-out:
-    free(av);
-    free(lens);
-    return reply;
+    return NULL;
 }

@@ -7,6 +7,8 @@
 
 #include "redis.h"
 
+struct resp_cmd;
+
 #define CLI_CONNECT_TIMEOUT_MS 5000
 
 /* url: the --redis-url value or NULL for $MAINTQ_REDIS_URL. Prints the error as
@@ -18,7 +20,9 @@ int cli_redis_open(const char *cmd, const char *url, redisContext **ret);
  * returns 0 with *ret (free with PQfinish()). */
 int cli_pg_open(const char *cmd, const char *conninfo, PGconn **ret);
 
-/* Runs a Lua script: EVALSHA, then EVAL when the server does not know it. Returns the
- * reply (caller frees with freeReplyObject()) or NULL on a connection error. */
+/* Runs a Lua script with args (the first numkeys of them are KEYS; args stays the
+ * caller's): EVALSHA, and when the server does not have the script, SCRIPT LOAD and
+ * EVALSHA again. Returns the reply (caller frees with freeReplyObject()) or NULL on a
+ * connection error (ctx->errstr) or when building the command ran out of memory. */
 redisReply *cli_redis_script(redisContext *ctx, const struct redis_script *s, int numkeys,
-                             int argc, const char **argv, const size_t *argvlen);
+                             struct resp_cmd *args);

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "parse.h"
 #include "queue_read.h"
+#include "resp.h"
 #include "rq.h"
 #include "rq_scripts.h"
 
@@ -228,10 +229,15 @@ out:
 static int retry_one(redisContext *ctx, const struct redis_script *s, const struct dlq_opts *o,
                      const char *entry_id)
 {
-    const char *argv[3] = {o->key, o->prefix, entry_id};
-    size_t lens[3] = {strlen(o->key), strlen(o->prefix), strlen(entry_id)};
-    redisReply *rep = cli_redis_script(ctx, s, 1, 3, argv, lens);
+    struct resp_cmd args = {0};
+    redisReply *rep;
     int r = 0;
+
+    resp_cmd_add_str(&args, o->key);
+    resp_cmd_add_str(&args, o->prefix);
+    resp_cmd_add_str(&args, entry_id);
+    rep = cli_redis_script(ctx, s, 1, &args);
+    resp_cmd_release(&args);
 
     if (!rep) {
         cli_error("dlq", "redis: %s", ctx->errstr[0] ? ctx->errstr : "no reply");

@@ -392,7 +392,7 @@ static int do_run_now(const struct sopts *o, const char *name)
     redisReply *rep = NULL;
     PGresult *res = NULL;
     struct schedule_set *set = NULL;
-    struct rq_args a = {0};
+    struct resp_cmd a = {0};
     struct redis_script fire;
     struct errbuf eb = {{0}};
     char job_id[UUID_STR_LEN], when[CLOCK_RFC3339_MAX];
@@ -411,7 +411,7 @@ static int do_run_now(const struct sopts *o, const char *name)
         cli_error(cmd, "%s", eb.msg[0] ? eb.msg : "cannot build the job");
         goto out;
     }
-    rep = cli_redis_script(rc, &fire, SCHED_FIRE_NUMKEYS, a.argc, a.cargv, a.argvlen);
+    rep = cli_redis_script(rc, &fire, SCHED_FIRE_NUMKEYS, &a);
     if (!rep || rep->type != REDIS_REPLY_INTEGER) {
         cli_error(cmd, "redis: %s", !rep ? rc->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                                             : "unexpected reply");
@@ -436,7 +436,7 @@ static int do_run_now(const struct sopts *o, const char *name)
     printf("%s\n", job_id);
     status = CLI_EXIT_OK;
 out:
-    rq_args_release(&a);
+    resp_cmd_release(&a);
     schedule_set_free(set);
     if (rep)
         freeReplyObject(rep);

@@ -1,4 +1,4 @@
-/* Key names, argument vectors, stream entries and delayed members of the Redis queue. */
+/* Key names, stream entries and delayed members of the Redis queue. */
 #include "rq.h"
 
 #include <errno.h>
@@ -8,67 +8,6 @@
 #include <string.h>
 
 #include "parse.h"
-
-int rq_args_push(struct rq_args *a, const char *s, size_t len)
-{
-    char *copy;
-
-    if (a->argc == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 16;
-        char **argv = realloc(a->argv, (size_t)cap * sizeof(*argv));
-        size_t *lens;
-
-        if (!argv)
-            return -ENOMEM;
-        a->argv = argv;
-        lens = realloc(a->argvlen, (size_t)cap * sizeof(*lens));
-        if (!lens)
-            return -ENOMEM;
-        a->argvlen = lens;
-        a->cap = cap;
-    }
-    copy = malloc(len + 1);
-    if (!copy)
-        return -ENOMEM;
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    a->argv[a->argc] = copy;
-    a->argvlen[a->argc] = len;
-    a->argc++;
-    return 0;
-}
-
-int rq_args_push_str(struct rq_args *a, const char *s)
-{
-    return rq_args_push(a, s, strlen(s));
-}
-
-/* Digits by hand, not snprintf: the finish batch pushes three integers per entry. */
-int rq_args_push_int(struct rq_args *a, int64_t v)
-{
-    char buf[24];
-    char *p = buf + sizeof(buf);
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return rq_args_push(a, p, (size_t)(buf + sizeof(buf) - p));
-}
-
-void rq_args_release(struct rq_args *a)
-{
-    for (int i = 0; i < a->argc; i++)
-        free(a->argv[i]);
-    free(a->argv);
-    free(a->argvlen);
-    a->argc = a->cap = 0;
-    a->argv = NULL;
-    a->argvlen = NULL;
-}
 
 int rq_key(char *buf, size_t size, const char *prefix, const char *what, const char *name)
 {

@@ -1,7 +1,7 @@
 /* The Redis queue's names and encodings (DESIGN.md "Redis layout"), shared by the worker,
- * the scheduler and the command line: key names under a configurable prefix, the argument
- * vectors that feed the Lua scripts in rq_scripts.h, stream entries as read back, and the
- * delayed-member encoding. Nothing here talks to Redis. */
+ * the scheduler and the command line: key names under a configurable prefix, stream entries
+ * as read back, and the delayed-member encoding (the scripts' arguments are built with
+ * resp.h). Nothing here talks to Redis. */
 #pragma once
 
 #include <stddef.h>
@@ -12,25 +12,6 @@
 #define RQ_DEFAULT_PREFIX "{maintq}"
 #define RQ_GROUP "workers"
 #define RQ_KEY_MAX 512
-
-/* An argument vector for redisCommandArgv / redisAsyncCommandArgv. Owns copies of every
- * argument. Zero-initialise, push, use, then rq_args_release(). */
-struct rq_args {
-    int argc;
-    int cap;
-    union {
-        char **argv;        /* owned strings */
-        const char **cargv; /* the same, as the hiredis calls take them */
-    };
-    size_t *argvlen;
-};
-
-/* Copies len bytes of s. Returns 0 or -ENOMEM. */
-int rq_args_push(struct rq_args *a, const char *s, size_t len);
-int rq_args_push_str(struct rq_args *a, const char *s);
-int rq_args_push_int(struct rq_args *a, int64_t v);
-/* Frees everything and leaves an empty vector that can be reused. */
-void rq_args_release(struct rq_args *a);
 
 /* Writes "<prefix>:<what>" (e.g. "{maintq}:q:default"). Returns 0, or -ENAMETOOLONG. */
 int rq_key(char *buf, size_t size, const char *prefix, const char *what, const char *name);

@@ -139,7 +139,7 @@ out:
 static void op_skip(struct tick_op *op, const char *outcome)
 {
     struct firing *f = op->f;
-    struct rq_args a = {0};
+    struct resp_cmd a = {0};
 
     op->stage = OP_SKIPPING;
     op->skip_outcome = outcome;
@@ -148,19 +148,18 @@ static void op_skip(struct tick_op *op, const char *outcome)
         return;
     }
     if (sched_skip_args(&a, f->cfg.prefix, op->name, op->tick_us) < 0 ||
-        redis_conn_script(f->cfg.rc, &f->fire, on_script, op, SCHED_FIRE_NUMKEYS, a.argc,
-                          a.cargv, a.argvlen) < 0) {
+        redis_conn_script_send(f->cfg.rc, &f->fire, on_script, op, SCHED_FIRE_NUMKEYS, &a) < 0) {
         log_error("schedule %s: cannot send a skip record", op->name);
         op_free(op);
     }
-    rq_args_release(&a);
+    resp_cmd_release(&a);
 }
 
 static void op_fire(struct tick_op *op)
 {
     struct firing *f = op->f;
     struct sstate *st = firing_find_state(f, op->name, strlen(op->name));
-    struct rq_args a = {0};
+    struct resp_cmd a = {0};
     struct errbuf eb = {{0}};
     int64_t delay_ms = 0;
     int r;
@@ -176,9 +175,8 @@ static void op_fire(struct tick_op *op)
                         clock_now_us(), delay_ms,
                         SCHED_FIRE_CHECK_PAUSED | SCHED_FIRE_RECORD_LAST, op->job_id, &eb);
     if (r == 0)
-        r = redis_conn_script(f->cfg.rc, &f->fire, on_script, op, SCHED_FIRE_NUMKEYS, a.argc,
-                              a.cargv, a.argvlen);
-    rq_args_release(&a);
+        r = redis_conn_script_send(f->cfg.rc, &f->fire, on_script, op, SCHED_FIRE_NUMKEYS, &a);
+    resp_cmd_release(&a);
     if (r < 0) {
         log_error("schedule %s: cannot fire: %s", op->name, eb.msg[0] ? eb.msg : strerror(-r));
         op_free(op);

@@ -4,44 +4,42 @@
 #include "sched_fire.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "descriptor.h"
+#include "resp.h"
 #include "rq_scripts.h"
 
-static int push_keys(struct rq_args *a, const char *prefix, const char *name, int64_t fire_ms,
-                     const char *queue)
+/* Adds the script's six KEYS. Returns 0, -ENAMETOOLONG, or a->err. */
+static int add_keys(struct resp_cmd *a, const char *prefix, const char *name, int64_t fire_ms,
+                    const char *queue)
 {
-    char key[RQ_KEY_MAX], what[RQ_KEY_MAX];
-    int n = snprintf(what, sizeof(what), "%s:%lld", name, (long long)fire_ms);
-    int r;
+    static const struct {
+        const char *what;
+        bool named; /* followed by a name: the tick's, or the queue */
+    } keys[] = {
+        {"fired", true},   {"sched:last", false}, {"sched:paused", false},
+        {"q", true},       {"delayed", false},    {"sched:fired", false},
+    };
+    char key[RQ_KEY_MAX], tick[RQ_KEY_MAX];
+    int n = snprintf(tick, sizeof(tick), "%s:%lld", name, (long long)fire_ms);
 
-    if (n < 0 || (size_t)n >= sizeof(what))
+    if (n < 0 || (size_t)n >= sizeof(tick))
         return -ENAMETOOLONG;
-    if ((r = rq_key(key, sizeof(key), prefix, "fired", what)) < 0 ||
-        (r = rq_args_push_str(a, key)) < 0)
-        return r;
-    if ((r = rq_key(key, sizeof(key), prefix, "sched:last", NULL)) < 0 ||
-        (r = rq_args_push_str(a, key)) < 0)
-        return r;
-    if ((r = rq_key(key, sizeof(key), prefix, "sched:paused", NULL)) < 0 ||
-        (r = rq_args_push_str(a, key)) < 0)
-        return r;
-    if ((r = rq_key(key, sizeof(key), prefix, "q", queue)) < 0 ||
-        (r = rq_args_push_str(a, key)) < 0)
-        return r;
-    if ((r = rq_key(key, sizeof(key), prefix, "delayed", NULL)) < 0 ||
-        (r = rq_args_push_str(a, key)) < 0)
-        return r;
-    if ((r = rq_key(key, sizeof(key), prefix, "sched:fired", NULL)) < 0 ||
-        (r = rq_args_push_str(a, key)) < 0)
-        return r;
-    return 0;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *which = !keys[i].named ? NULL : i == 0 ? tick : queue;
+
+        if (rq_key(key, sizeof(key), prefix, keys[i].what, which) < 0)
+            return -ENAMETOOLONG;
+        resp_cmd_add_str(a, key);
+    }
+    return a->err;
 }
 
-int sched_fire_args(struct rq_args *a, const char *prefix, const struct schedule *s,
+int sched_fire_args(struct resp_cmd *a, const char *prefix, const struct schedule *s,
                     int64_t tick_us, int64_t not_after_us, int64_t now_us, int64_t delay_ms,
                     unsigned flags, char ret_job_id[UUID_STR_LEN], struct errbuf *eb)
 {
@@ -56,17 +54,22 @@ int sched_fire_args(struct rq_args *a, const char *prefix, const struct schedule
     r = descriptor_parse(text, strlen(text), DESCRIPTOR_REQUIRE_COMPLETE, &d, eb);
     if (r < 0)
         goto fail;
-    if ((r = push_keys(a, prefix, s->name, fire_ms, d->queue)) < 0 ||
-        (r = rq_args_push_str(a, s->name)) < 0 || (r = rq_args_push_int(a, fire_ms)) < 0 ||
-        (r = rq_args_push_str(a, "fire")) < 0 ||
-        (r = rq_args_push_str(a, !(flags & SCHED_FIRE_CHECK_PAUSED) ? ""
-                                 : s->paused                        ? "1"
-                                                                    : "0")) < 0 ||
-        (r = rq_args_push_str(a, d->id)) < 0 || (r = rq_args_push_str(a, text)) < 0 ||
-        (r = rq_args_push_int(a, d->max_attempts)) < 0 ||
-        (r = rq_args_push_str(a, d->queue)) < 0 || (r = rq_args_push_int(a, delay_ms)) < 0 ||
-        (r = rq_args_push_int(a, SCHED_FIRE_DEDUPE_MS)) < 0 ||
-        (r = rq_args_push_str(a, (flags & SCHED_FIRE_RECORD_LAST) ? "1" : "0")) < 0)
+    r = add_keys(a, prefix, s->name, fire_ms, d->queue);
+    if (r < 0)
+        goto fail;
+    resp_cmd_add_str(a, s->name);
+    resp_cmd_add_int(a, fire_ms);
+    resp_cmd_add_str(a, "fire");
+    resp_cmd_add_str(a, !(flags & SCHED_FIRE_CHECK_PAUSED) ? "" : s->paused ? "1" : "0");
+    resp_cmd_add_str(a, d->id);
+    resp_cmd_add_str(a, text);
+    resp_cmd_add_int(a, d->max_attempts);
+    resp_cmd_add_str(a, d->queue);
+    resp_cmd_add_int(a, delay_ms);
+    resp_cmd_add_int(a, SCHED_FIRE_DEDUPE_MS);
+    resp_cmd_add_str(a, (flags & SCHED_FIRE_RECORD_LAST) ? "1" : "0");
+    r = a->err;
+    if (r < 0)
         goto fail;
     memcpy(ret_job_id, d->id, UUID_STR_LEN);
     r = 0;
@@ -76,19 +79,20 @@ fail:
     return r;
 }
 
-int sched_skip_args(struct rq_args *a, const char *prefix, const char *name, int64_t tick_us)
+int sched_skip_args(struct resp_cmd *a, const char *prefix, const char *name, int64_t tick_us)
 {
     int64_t fire_ms = tick_us / 1000;
     int r;
 
     /* The stream key is not touched by a skip; any queue name keeps KEYS well formed. */
-    if ((r = push_keys(a, prefix, name, fire_ms, "default")) < 0 ||
-        (r = rq_args_push_str(a, name)) < 0 || (r = rq_args_push_int(a, fire_ms)) < 0 ||
-        (r = rq_args_push_str(a, "skip")) < 0)
+    r = add_keys(a, prefix, name, fire_ms, "default");
+    if (r < 0)
         return r;
+    resp_cmd_add_str(a, name);
+    resp_cmd_add_int(a, fire_ms);
+    resp_cmd_add_str(a, "skip");
     /* paused default, job id, descriptor, max, queue, delay, ttl: unused; record last. */
     for (int i = 0; i < 8; i++)
-        if ((r = rq_args_push_str(a, i == 7 ? "1" : "")) < 0)
-            return r;
-    return 0;
+        resp_cmd_add_str(a, i == 7 ? "1" : "");
+    return a->err;
 }

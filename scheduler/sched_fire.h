@@ -1,4 +1,4 @@
-/* The argument vector of one scheduler tick for the rq_lua_fire script (core/rq_scripts.h),
+/* The arguments of one scheduler tick for the rq_lua_fire script (core/rq_scripts.h),
  * shared by maintq-scheduler and `maintq schedules run-now` so that both enqueue a tick the
  * same way: the job id derived from the schedule and the tick, the descriptor built from
  * the schedule's template, the tick deduped in Redis. Nothing here talks to Redis. */
@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "resp.h"
 #include "rq.h"
 #include "schedule.h"
 
@@ -27,15 +28,15 @@ enum sched_fire_flags {
     SCHED_FIRE_RECORD_LAST = 1 << 1,  /* raise the schedule's last fire to this tick */
 };
 
-/* Fills a (empty on entry; caller releases with rq_args_release(), also on failure) with
- * the KEYS and ARGV of a "fire" call for tick tick_us (whole milliseconds) of s. not_after_us
+/* Adds to a (empty on entry; the caller releases it with resp_cmd_release(), also on
+ * failure) the KEYS and ARGV of a "fire" call for tick tick_us (whole milliseconds) of s. not_after_us
  * is the window end or INT64_MAX; delay_ms the jitter chosen for this tick (0 = none).
  * Writes the job id to ret_job_id. Returns 0, -EINVAL (the descriptor does not build: eb
  * says why), -ENAMETOOLONG or -ENOMEM. */
-int sched_fire_args(struct rq_args *a, const char *prefix, const struct schedule *s,
+int sched_fire_args(struct resp_cmd *a, const char *prefix, const struct schedule *s,
                     int64_t tick_us, int64_t not_after_us, int64_t now_us, int64_t delay_ms,
                     unsigned flags, char ret_job_id[UUID_STR_LEN], struct errbuf *eb);
 
-/* Fills a with a "skip" call: raises the schedule's last fire to tick_us without a job.
+/* Adds to a the KEYS and ARGV of a "skip" call: raises the schedule's last fire to tick_us without a job.
  * Returns 0, -ENAMETOOLONG or -ENOMEM. */
-int sched_skip_args(struct rq_args *a, const char *prefix, const char *name, int64_t tick_us);
+int sched_skip_args(struct resp_cmd *a, const char *prefix, const char *name, int64_t tick_us);
