@@ -35,29 +35,12 @@ static size_t put_header(char *p, char c, uint64_t v)
     return n + 2;
 }
 
+/* Room for more bytes of arguments, the headroom kept in front of the first. */
 static int reserve(struct resp_cmd *c, size_t more)
 {
-    size_t need, cap;
-    char *buf;
-
-    if (c->err)
-        return c->err;
-    if (c->len == 0)
-        c->len = RESP_HEADROOM;
-    if (more > SIZE_MAX / 2 - c->len)
-        return c->err = -ENOMEM;
-    need = c->len + more;
-    if (need <= c->cap)
-        return 0;
-    cap = c->cap ? c->cap : 1024;
-    while (cap < need)
-        cap *= 2;
-    buf = realloc(c->buf, cap);
-    if (!buf)
-        return c->err = -ENOMEM;
-    c->buf = buf;
-    c->cap = cap;
-    return 0;
+    if (c->b.len == 0 && strbuf_reserve(&c->b, RESP_HEADROOM) == 0)
+        c->b.len = RESP_HEADROOM;
+    return strbuf_reserve(&c->b, more);
 }
 
 void resp_cmd_add(struct resp_cmd *c, const void *s, size_t len)
@@ -65,12 +48,12 @@ void resp_cmd_add(struct resp_cmd *c, const void *s, size_t len)
     /* "$", digits, "\r\n", the bytes, "\r\n" */
     if (reserve(c, len + DIGITS_MAX + 5) < 0)
         return;
-    c->len += put_header(c->buf + c->len, '$', len);
+    c->b.len += put_header(c->b.buf + c->b.len, '$', len);
     if (len)
-        memcpy(c->buf + c->len, s, len);
-    c->len += len;
-    c->buf[c->len++] = '\r';
-    c->buf[c->len++] = '\n';
+        memcpy(c->b.buf + c->b.len, s, len);
+    c->b.len += len;
+    c->b.buf[c->b.len++] = '\r';
+    c->b.buf[c->b.len++] = '\n';
     c->argc++;
 }
 
@@ -96,14 +79,14 @@ int resp_cmd_encode(struct resp_cmd *c, int nlead, const char *const *lead, cons
     char head[RESP_HEADROOM];
     size_t n, lens[8];
 
-    if (c->err)
-        return c->err;
+    if (c->b.err)
+        return c->b.err;
     if (nlead < 0 || nlead > 8)
         return -E2BIG;
     if (c->argc + nlead < 1)
         return -EINVAL;
     if (reserve(c, 0) < 0) /* an empty command still needs its headroom */
-        return c->err;
+        return c->b.err;
     /* Measure first: each lead takes "$", its length's digits, "\r\n", itself, "\r\n". */
     n = put_header(head, '*', (uint64_t)c->argc + (uint64_t)nlead);
     for (int i = 0; i < nlead; i++) {
@@ -124,16 +107,16 @@ int resp_cmd_encode(struct resp_cmd *c, int nlead, const char *const *lead, cons
         head[n++] = '\r';
         head[n++] = '\n';
     }
-    memcpy(c->buf + RESP_HEADROOM - n, head, n);
-    *ret = c->buf + RESP_HEADROOM - n;
-    *ret_len = c->len - (RESP_HEADROOM - n);
+    memcpy(c->b.buf + RESP_HEADROOM - n, head, n);
+    *ret = c->b.buf + RESP_HEADROOM - n;
+    *ret_len = c->b.len - (RESP_HEADROOM - n);
     return 0;
 }
 
 void resp_cmd_release(struct resp_cmd *c)
 {
-    free(c->buf);
-    *c = (struct resp_cmd){0};
+    strbuf_release(&c->b);
+    c->argc = 0;
 }
 
 int resp_format_argv(int argc, const char *const *argv, const size_t *argvlen, char **ret_buf,

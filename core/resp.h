@@ -8,20 +8,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
+
 /* Room kept in front of the arguments for the array header and up to a few leading
  * arguments (a script call's EVALSHA, SHA1 and key count), so encoding never moves the
  * arguments. */
 #define RESP_HEADROOM 96
 
 /* A command being built. Zero-initialise, add arguments, encode, release. An add that
- * fails (out of memory) is remembered in err and later adds do nothing, so a caller can
+ * fails (out of memory) is remembered in b.err and later adds do nothing, so a caller can
  * add a whole batch and check once. */
 struct resp_cmd {
-    char *buf;  /* owned: RESP_HEADROOM bytes, then each argument as a bulk string */
-    size_t len; /* bytes of buf in use, headroom included */
-    size_t cap;
-    int argc; /* arguments added */
-    int err;  /* 0, or -ENOMEM from the first add that failed */
+    struct strbuf b; /* RESP_HEADROOM bytes, then each argument as a bulk string; b.err is
+                      * 0, or -ENOMEM from the first add that failed */
+    int argc;        /* arguments added */
 };
 
 void resp_cmd_add(struct resp_cmd *c, const void *s, size_t len);

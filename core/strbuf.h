@@ -1,9 +1,9 @@
 /* An append-only growing byte buffer, for text built piece by piece: canonical descriptors,
- * COPY data, JSON batches. The fast part (a bounds check and a memcpy) is inline, so a hot
- * writer pays no call per append; only growing calls out. As in struct resp_cmd, the first
- * failure (out of memory) is kept in err and later appends do nothing, so a writer can add a
- * whole record and check once. There is always room for a terminating NUL after the data,
- * which strbuf_detach writes. */
+ * COPY data, JSON batches, Redis commands (struct resp_cmd builds on it). The fast part (a
+ * bounds check and a memcpy) is inline, so a hot writer pays no call per append; only
+ * growing calls out. The first failure (out of memory) is kept in err and later appends do
+ * nothing, so a writer can add a whole record and check once. There is always room for a
+ * terminating NUL after the data, which strbuf_detach writes. */
 #pragma once
 
 #include <stddef.h>

@@ -13,7 +13,7 @@
 #include "resp.h"
 #include "rq_scripts.h"
 
-/* Adds the script's six KEYS. Returns 0, -ENAMETOOLONG, or a->err. */
+/* Adds the script's six KEYS. Returns 0, -ENAMETOOLONG, or a->b.err. */
 static int add_keys(struct resp_cmd *a, const char *prefix, const char *name, int64_t fire_ms,
                     const char *queue)
 {
@@ -36,7 +36,7 @@ static int add_keys(struct resp_cmd *a, const char *prefix, const char *name, in
             return -ENAMETOOLONG;
         resp_cmd_add_str(a, key);
     }
-    return a->err;
+    return a->b.err;
 }
 
 int sched_fire_args(struct resp_cmd *a, const char *prefix, const struct schedule *s,
@@ -68,7 +68,7 @@ int sched_fire_args(struct resp_cmd *a, const char *prefix, const struct schedul
     resp_cmd_add_int(a, delay_ms);
     resp_cmd_add_int(a, SCHED_FIRE_DEDUPE_MS);
     resp_cmd_add_str(a, (flags & SCHED_FIRE_RECORD_LAST) ? "1" : "0");
-    r = a->err;
+    r = a->b.err;
     if (r < 0)
         goto fail;
     memcpy(ret_job_id, d->id, UUID_STR_LEN);
@@ -94,5 +94,5 @@ int sched_skip_args(struct resp_cmd *a, const char *prefix, const char *name, in
     /* paused default, job id, descriptor, max, queue, delay, ttl: unused; record last. */
     for (int i = 0; i < 8; i++)
         resp_cmd_add_str(a, i == 7 ? "1" : "");
-    return a->err;
+    return a->b.err;
 }

@@ -105,7 +105,7 @@ static void test_built_command_with_lead_matches_hiredis(void **state)
     resp_cmd_add_int(&c, 0);
     resp_cmd_add_int(&c, 42);
     resp_cmd_add_int(&c, -7);
-    assert_int_equal(c.err, 0);
+    assert_int_equal(c.b.err, 0);
     assert_int_equal(resp_cmd_encode(&c, 3, lead, &cmd, &len), 0);
     theirs_len = redisFormatCommandArgv(&theirs, 10, all, NULL);
     assert_int_equal(len, (size_t)theirs_len);
@@ -119,7 +119,7 @@ static void test_built_command_with_lead_matches_hiredis(void **state)
     assert_memory_equal(cmd, theirs, len);
     redisFreeCommand(theirs);
     resp_cmd_release(&c);
-    assert_null(c.buf);
+    assert_null(c.b.buf);
     assert_int_equal(c.argc, 0);
 }
 
