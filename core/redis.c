@@ -36,6 +36,7 @@
 #include "clock.h"
 #include "errbuf.h"
 #include "resp.h"
+#include "strbuf.h"
 #include "url.h"
 
 enum rc_state {
@@ -218,27 +219,22 @@ static void rc_flush(struct redis_conn *rc)
  * the original from script_args_at on. */
 static int resend_as_eval(redisAsyncContext *ac, struct redis_cmd *c)
 {
-    const char *head[] = {"EVAL", c->script_text};
     const char *nl = memchr(c->buf, '\n', c->len);
-    size_t arr = (size_t)(nl - c->buf) + 1, tail = c->len - c->script_args_at, hlen = 0;
-    char *hbuf = NULL, *buf;
-    int r = resp_format_argv(2, head, NULL, &hbuf, &hlen);
+    size_t text_len = strlen(c->script_text);
+    struct strbuf b = {0};
+    int r;
 
-    if (r < 0)
-        return r;
-    buf = malloc(arr + hlen + tail);
-    if (!buf) {
-        free(hbuf);
-        return -ENOMEM;
-    }
-    memcpy(buf, c->buf, arr);
-    memcpy(buf + arr, hbuf + 4, hlen - 4); /* without hbuf's own "*2\r\n" */
-    memcpy(buf + arr + hlen - 4, c->buf + c->script_args_at, tail);
-    r = redisAsyncFormattedCommand(ac, on_cmd_reply, c, buf, arr + hlen - 4 + tail) == REDIS_OK
-            ? 0
-            : -EIO;
-    free(hbuf);
-    free(buf);
+    strbuf_add(&b, c->buf, (size_t)(nl - c->buf) + 1);
+    strbuf_add_lit(&b, "$4\r\nEVAL\r\n$");
+    strbuf_add_int(&b, (int64_t)text_len);
+    strbuf_add_lit(&b, "\r\n");
+    strbuf_add(&b, c->script_text, text_len);
+    strbuf_add_lit(&b, "\r\n");
+    strbuf_add(&b, c->buf + c->script_args_at, c->len - c->script_args_at);
+    r = b.err;
+    if (r == 0 && redisAsyncFormattedCommand(ac, on_cmd_reply, c, b.buf, b.len) != REDIS_OK)
+        r = -EIO;
+    strbuf_release(&b);
     if (r == 0) {
         free(c->buf);
         c->buf = NULL;
@@ -592,21 +588,6 @@ int redis_conn_script_send(struct redis_conn *rc, const struct redis_script *s,
         return -EINVAL;
     snprintf(nk, sizeof(nk), "%d", numkeys);
     return submit_encoded(rc, cb, data, args, 3, lead, s->text);
-}
-
-int redis_conn_command_argv(struct redis_conn *rc, redis_reply_fn *cb, void *data, int argc,
-                            const char **argv, const size_t *argvlen)
-{
-    struct resp_cmd cmd = {0};
-    int r;
-
-    if (argc < 1)
-        return -EINVAL;
-    for (int i = 0; i < argc; i++)
-        resp_cmd_add(&cmd, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
-    r = redis_conn_send(rc, cb, data, &cmd);
-    resp_cmd_release(&cmd);
-    return r;
 }
 
 int redis_conn_command(struct redis_conn *rc, redis_reply_fn *cb, void *data, const char *fmt, ...)

@@ -59,16 +59,11 @@ int redis_conn_new(struct event_base *base, const struct redis_url *url,
  * any state, from inside any of its callbacks, and with NULL. Returns NULL. */
 struct redis_conn *redis_conn_free(struct redis_conn *rc);
 
-/* Sends a command of argc binary-safe arguments (copied; the caller may free them on
- * return). While the connection is not ready the command waits in a queue and is sent
- * once it is; if that attempt fails, cb gets NULL. cb may be NULL (reply ignored).
- * Returns 0, -EINVAL (argc < 1), -ENOMEM or -ESHUTDOWN (called during redis_conn_free). */
-int redis_conn_command_argv(struct redis_conn *rc, redis_reply_fn *cb, void *data, int argc,
-                            const char **argv, const size_t *argvlen);
-
-/* The same with hiredis's format: %s for a C string, %b for (pointer, size_t length),
- * %d/%lld etc. for numbers; each space-separated word is one argument. -EINVAL when the
- * format is malformed. */
+/* Sends a command in hiredis's format: %s for a C string, %b for (pointer, size_t
+ * length), %d/%lld etc. for numbers; each space-separated word is one argument. While the
+ * connection is not ready the command waits in a queue and is sent once it is; if that
+ * attempt fails, cb gets NULL. cb may be NULL (reply ignored). Returns 0, -EINVAL (a
+ * malformed format), -ENOMEM or -ESHUTDOWN (called during redis_conn_free). */
 int redis_conn_command(struct redis_conn *rc, redis_reply_fn *cb, void *data, const char *fmt, ...);
 
 /* True between the "connected" and the next "disconnected" event. */
@@ -81,9 +76,9 @@ const char *redis_conn_last_error(const struct redis_conn *rc);
 /* The server in redacted form ("redis://:***@127.0.0.1:6379/0"), for log lines. */
 const char *redis_conn_display(const struct redis_conn *rc);
 
-/* Sends a command built with resp.h (its bytes are copied; cmd stays the caller's, to
- * reuse or release). Otherwise like redis_conn_command_argv(); -EINVAL for an empty
- * command, cmd->err when building it failed. */
+/* Sends a command built with resp.h, binary-safe (its bytes are copied; cmd stays the
+ * caller's, to reuse or release). Otherwise like redis_conn_command(); -EINVAL for an
+ * empty command, cmd->b.err when building it failed. */
 int redis_conn_send(struct redis_conn *rc, redis_reply_fn *cb, void *data, struct resp_cmd *cmd);
 
 /* A Lua script, identified on the server by its SHA1. Plain data, nothing to free. */
@@ -95,11 +90,12 @@ struct redis_script {
 /* Fills s for text (which it borrows). Returns 0 or -EIO when OpenSSL fails. */
 int redis_script_init(struct redis_script *s, const char *text);
 
-/* Runs the script with argv[0..numkeys) as KEYS and the rest as ARGV: EVALSHA first, and on
- * a NOSCRIPT error (script cache empty after a restart or failover) the same call as EVAL,
- * which also caches it. The EVAL goes behind commands sent after the EVALSHA, so callers
- * must not rely on a script running before their later commands. Otherwise like redis_conn_command_argv(); argc may be 0. s is
- * copied by value. Returns 0, -EINVAL (numkeys outside 0..argc), -ENOMEM or -ESHUTDOWN. */
+/* Runs the script with argv[0..numkeys) as KEYS and the rest as ARGV (argvlen[i] bytes
+ * each, or strlen when argvlen is NULL; argc may be 0): EVALSHA first, and on a NOSCRIPT
+ * error (script cache empty after a restart or failover) the same call as EVAL, which
+ * also caches it. The EVAL goes behind commands sent after the EVALSHA, so callers must
+ * not rely on a script running before their later commands. Otherwise like
+ * redis_conn_send(). Returns 0, -EINVAL (numkeys outside 0..argc), -ENOMEM or -ESHUTDOWN. */
 int redis_conn_script(struct redis_conn *rc, const struct redis_script *s, redis_reply_fn *cb,
                       void *data, int numkeys, int argc, const char **argv, const size_t *argvlen);
 

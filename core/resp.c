@@ -118,32 +118,3 @@ void resp_cmd_release(struct resp_cmd *c)
     strbuf_release(&c->b);
     c->argc = 0;
 }
-
-int resp_format_argv(int argc, const char *const *argv, const size_t *argvlen, char **ret_buf,
-                     size_t *ret_len)
-{
-    struct resp_cmd c = {0};
-    const char *cmd;
-    size_t len;
-    char *copy;
-    int r;
-
-    if (argc < 1)
-        return -EINVAL;
-    for (int i = 0; i < argc; i++)
-        resp_cmd_add(&c, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
-    r = resp_cmd_encode(&c, 0, NULL, &cmd, &len);
-    if (r == 0) {
-        copy = malloc(len + 1);
-        if (!copy) {
-            r = -ENOMEM;
-        } else {
-            memcpy(copy, cmd, len);
-            copy[len] = '\0';
-            *ret_buf = copy;
-            *ret_len = len;
-        }
-    }
-    resp_cmd_release(&c);
-    return r;
-}

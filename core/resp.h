@@ -39,9 +39,3 @@ int resp_cmd_encode(struct resp_cmd *c, int nlead, const char *const *lead, cons
 
 /* Frees the buffer and leaves an empty command that can be reused. */
 void resp_cmd_release(struct resp_cmd *c);
-
-/* Encodes argv[0..argc) (argvlen[i] bytes each, or strlen when argvlen is NULL) into one
- * new buffer; *ret_buf is caller-freed with free(), *ret_len is its length. Returns 0,
- * -EINVAL (argc < 1) or -ENOMEM. */
-int resp_format_argv(int argc, const char *const *argv, const size_t *argvlen, char **ret_buf,
-                     size_t *ret_len);

@@ -25,6 +25,7 @@
 
 #include "errbuf.h"
 #include "redis.h"
+#include "resp.h"
 #include "url.h"
 
 static struct event_base *base;
@@ -173,6 +174,7 @@ static void test_commands_queued_before_ready_run_after_select(void **state)
     struct redis_conn *rc;
     const char *argv[] = {"SET", "maintq:test:bin", "a\0b\r\nc"};
     const size_t argvlen[] = {3, 15, 7};
+    struct resp_cmd cmd = {0};
     redisContext *c;
     redisReply *r;
 
@@ -181,7 +183,10 @@ static void test_commands_queued_before_ready_run_after_select(void **state)
     assert_int_equal(redis_conn_new(base, &u, &events, &ev, &rc), 0);
     assert_false(redis_conn_ready(rc));
     /* Sent before the connection exists: they must wait for AUTH and SELECT 3. */
-    assert_int_equal(redis_conn_command_argv(rc, on_reply, &set, 3, argv, argvlen), 0);
+    for (int i = 0; i < 3; i++)
+        resp_cmd_add(&cmd, argv[i], argvlen[i]);
+    assert_int_equal(redis_conn_send(rc, on_reply, &set, &cmd), 0);
+    resp_cmd_release(&cmd);
     assert_int_equal(redis_conn_command(rc, on_reply, &get, "GET %s", "maintq:test:bin"), 0);
     assert_int_equal(ev.connected, 0); /* nothing runs inside redis_conn_new */
     WAIT_UNTIL(get.calls == 1, 5000);

@@ -19,16 +19,20 @@
 
 static void assert_same_as_hiredis(int argc, const char **argv, const size_t *argvlen)
 {
-    char *ours = NULL, *theirs = NULL;
+    struct resp_cmd c = {0};
+    const char *ours = NULL;
+    char *theirs = NULL;
     size_t ours_len = 0;
     int theirs_len;
 
-    assert_int_equal(resp_format_argv(argc, argv, argvlen, &ours, &ours_len), 0);
+    for (int i = 0; i < argc; i++)
+        resp_cmd_add(&c, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    assert_int_equal(resp_cmd_encode(&c, 0, NULL, &ours, &ours_len), 0);
     theirs_len = redisFormatCommandArgv(&theirs, argc, argv, argvlen);
     assert_true(theirs_len > 0);
     assert_int_equal(ours_len, (size_t)theirs_len);
     assert_memory_equal(ours, theirs, ours_len);
-    free(ours);
+    resp_cmd_release(&c);
     redisFreeCommand(theirs);
 }
 
@@ -78,12 +82,14 @@ static void test_long_arguments_and_many_of_them_match_hiredis(void **state)
 
 static void test_no_arguments_is_refused(void **state)
 {
-    char *buf = NULL;
+    struct resp_cmd c = {0};
+    const char *cmd = NULL;
     size_t len = 0;
 
     (void)state;
-    assert_int_equal(resp_format_argv(0, NULL, NULL, &buf, &len), -EINVAL);
-    assert_null(buf);
+    assert_int_equal(resp_cmd_encode(&c, 0, NULL, &cmd, &len), -EINVAL);
+    assert_null(cmd);
+    resp_cmd_release(&c);
 }
 
 static void test_built_command_with_lead_matches_hiredis(void **state)
